@@ -1,0 +1,311 @@
+"""Run configuration: dataclasses that define, validate, load and save one YAML file.
+
+Every run is fully described by one `RunConfig`. Each field carries its allowed range or
+choices in its metadata, so a bad value is reported with its dotted key and what was
+expected, in one line. Dotted overrides (`model.hidden=64`) are applied to the raw mapping
+before validation, so they are checked exactly like the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kws.errors import ConfigError
+
+
+def spec(default: Any, *, lo: float | None = None, hi: float | None = None,
+         choices: tuple | None = None, doc: str = "") -> Any:
+    """A dataclass field with its validation rules (inclusive range or allowed choices)."""
+    meta = {"lo": lo, "hi": hi, "choices": choices, "doc": doc}
+    if isinstance(default, list):
+        return field(default_factory=lambda d=default: list(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class FeatureConfig:
+    """MFCC front end. Frames are not centred: frame t covers samples [t*hop, t*hop+window)."""
+
+    sample_rate: int = spec(16000, lo=8000, hi=48000, doc="Hz")
+    window_ms: float = spec(25.0, lo=5.0, hi=100.0)
+    hop_ms: float = spec(10.0, lo=2.5, hi=50.0)
+    n_fft: int = spec(512, lo=64, hi=4096)
+    n_mels: int = spec(40, lo=8, hi=128)
+    f_min: float = spec(20.0, lo=0.0, hi=8000.0)
+    f_max: float = spec(7600.0, lo=100.0, hi=24000.0)
+    n_cepstra: int = spec(20, lo=4, hi=128)
+    log_floor: float = spec(1e-10, lo=1e-20, hi=1e-2, doc="floor of the mel power before log")
+    scale: float = spec(0.1, lo=1e-6, hi=1e6, doc="multiplies the cepstra (dB units)")
+
+    @property
+    def win_length(self) -> int:
+        return round(self.window_ms * self.sample_rate / 1000)
+
+    @property
+    def hop_length(self) -> int:
+        return round(self.hop_ms * self.sample_rate / 1000)
+
+    def check(self, prefix: str) -> None:
+        for key, ms in (("window_ms", self.window_ms), ("hop_ms", self.hop_ms)):
+            samples = ms * self.sample_rate / 1000
+            if abs(samples - round(samples)) > 1e-6:
+                raise ConfigError(f"{prefix}.{key}={ms}: must be a whole number of samples at "
+                                  f"{self.sample_rate} Hz")
+        if self.win_length > self.n_fft:
+            raise ConfigError(f"{prefix}.n_fft={self.n_fft}: must be >= the window "
+                              f"({self.win_length} samples)")
+        if self.hop_length > self.win_length:
+            raise ConfigError(f"{prefix}.hop_ms={self.hop_ms}: must be <= window_ms")
+        if self.f_max > self.sample_rate / 2:
+            raise ConfigError(f"{prefix}.f_max={self.f_max}: must be <= sample_rate/2 "
+                              f"({self.sample_rate / 2})")
+        if self.f_min >= self.f_max:
+            raise ConfigError(f"{prefix}.f_min={self.f_min}: must be < f_max ({self.f_max})")
+        if self.n_cepstra > self.n_mels:
+            raise ConfigError(f"{prefix}.n_cepstra={self.n_cepstra}: must be <= n_mels "
+                              f"({self.n_mels})")
+
+
+@dataclass
+class DataConfig:
+    """Which corpus, which task, and how clips become training examples."""
+
+    corpus: str = spec("", doc="corpus path: a folder or a CSV manifest")
+    task: str = spec("auto", choices=("auto", "sc12", "sc35", "words"),
+                     doc="label set; sc12/sc35 apply to Speech Commands layouts")
+    extra_train: list = spec([], doc="more corpora whose clips join the training split")
+    clip_seconds: float = spec(1.0, lo=0.2, hi=10.0)
+    silence_fraction: float = spec(0.1, lo=0.0, hi=1.0,
+                                   doc="_silence_ clips per split, as a fraction of its size")
+    noise: list = spec([], doc="noise folders/files for augmentation and _silence_")
+    cache_dir: str = spec("", doc="waveform cache; empty: the user cache directory")
+    balance: bool = spec(False, doc="sample classes equally in training")
+
+
+@dataclass
+class AugmentConfig:
+    """Training-only augmentation; all of it is off in evaluation."""
+
+    noise_prob: float = spec(0.8, lo=0.0, hi=1.0)
+    snr_db: list = spec([0.0, 20.0], doc="[low, high] SNR of mixed noise, dB")
+    gain_db: list = spec([-10.0, 6.0], doc="[low, high] level change, dB")
+    shift_ms: float = spec(100.0, lo=0.0, hi=1000.0, doc="random time shift, +- ms")
+    speed: list = spec([0.9, 1.1], doc="[low, high] speed factor (1.0 = off)")
+    reverb_prob: float = spec(0.0, lo=0.0, hi=1.0, doc="synthetic room impulse response")
+    bandlimit_prob: float = spec(0.0, lo=0.0, hi=1.0, doc="random low/high-pass colouring")
+    time_masks: int = spec(2, lo=0, hi=10, doc="SpecAugment masks along time")
+    time_mask_frames: int = spec(15, lo=0, hi=100)
+    freq_masks: int = spec(2, lo=0, hi=10, doc="SpecAugment masks along cepstra")
+    freq_mask_bins: int = spec(4, lo=0, hi=40)
+    context_prob: float = spec(0.5, lo=0.0, hi=1.0,
+                               doc="prepend another clip's audio so the state is not fresh")
+
+    def check(self, prefix: str) -> None:
+        for key in ("snr_db", "gain_db", "speed"):
+            pair = getattr(self, key)
+            if len(pair) != 2 or not all(isinstance(v, int | float) for v in pair) \
+                    or pair[0] > pair[1]:
+                raise ConfigError(f"{prefix}.{key}={pair}: expected [low, high] numbers, "
+                                  "low <= high")
+        if not 0.5 <= self.speed[0] <= self.speed[1] <= 2.0:
+            raise ConfigError(f"{prefix}.speed={self.speed}: expected factors in [0.5, 2.0]")
+
+
+@dataclass
+class ModelConfig:
+    """The recurrent encoder; `family` names an entry of kws.models.registry."""
+
+    family: str = spec("gru", doc="rnn | rnn_relu | lstm | gru | gru_cho")
+    hidden: int = spec(128, lo=4, hi=2048)
+    layers: int = spec(2, lo=1, hi=8)
+    dropout: float = spec(0.0, lo=0.0, hi=0.9, doc="between recurrent layers, training only")
+
+    def check(self, prefix: str) -> None:
+        from kws.models.registry import FAMILIES
+
+        if self.family not in FAMILIES:
+            raise ConfigError(f"{prefix}.family={self.family!r}: expected one of "
+                              f"{', '.join(sorted(FAMILIES))}")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, checkpoints and the loss."""
+
+    epochs: int = spec(30, lo=1, hi=10000)
+    batch_size: int = spec(128, lo=1, hi=65536)
+    optimizer: str = spec("adamw", choices=("adamw", "adam", "sgd"))
+    lr: float = spec(3e-3, lo=1e-7, hi=10.0)
+    weight_decay: float = spec(1e-2, lo=0.0, hi=1.0)
+    schedule: str = spec("onecycle", choices=("onecycle", "cosine", "constant"))
+    warmup: float = spec(0.1, lo=0.0, hi=0.9, doc="fraction of steps warming up")
+    grad_clip: float = spec(5.0, lo=0.0, hi=1e6, doc="max gradient norm; 0 turns it off")
+    label_smoothing: float = spec(0.05, lo=0.0, hi=0.5)
+    loss: str = spec("maxpool", choices=("maxpool", "last_frame"))
+    patience: int = spec(0, lo=0, hi=10000, doc="early stop after N epochs without gain; 0 off")
+    seed: int = spec(0, lo=0, hi=2**31 - 1)
+    device: str = spec("auto", choices=("auto", "cpu", "cuda"))
+    amp: bool = spec(True, doc="mixed precision on CUDA")
+    workers: int = spec(0, lo=0, hi=64, doc="waveform cache builder processes; 0: all cores")
+    nan_policy: str = spec("stop", choices=("stop", "skip"))
+    max_steps: int = spec(0, lo=0, hi=10**9, doc="stop after this many steps; 0 off")
+
+
+@dataclass
+class RunConfig:
+    """Everything about one training run."""
+
+    name: str = spec("run")
+    data: DataConfig = field(default_factory=DataConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(key: str, value: Any, tp: Any, meta: dict) -> Any:
+    """Check one value against its declared type and rules; return it (ints widen to float)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        tp = args[0]
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}={value!r}: expected true or false")
+    elif tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}={value!r}: expected an integer")
+    elif tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}={value!r}: expected a number")
+        value = float(value)
+    elif tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}={value!r}: expected a string")
+    elif tp is list and not isinstance(value, list):
+        raise ConfigError(f"{key}={value!r}: expected a list")
+    if value != value:  # NaN
+        raise ConfigError(f"{key}={value!r}: expected a finite number")
+    lo, hi, choices = meta.get("lo"), meta.get("hi"), meta.get("choices")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ConfigError(f"{key}={value!r}: out of range, expected {lo} <= value <= {hi}")
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{key}={value!r}: expected one of {', '.join(map(str, choices))}")
+    return value
+
+
+def from_dict(cls: type, raw: Any, prefix: str = "") -> Any:
+    """Build and validate dataclass `cls` from a mapping; unknown keys are errors."""
+    where = prefix or "config"
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping of keys, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    for key in raw:
+        if key not in fields:
+            known = ", ".join(fields)
+            raise ConfigError(f"{prefix + '.' if prefix else ''}{key}: unknown key "
+                              f"(known: {known})")
+    values = {}
+    for name, f in fields.items():
+        if name not in raw:
+            continue
+        key = f"{prefix}.{name}" if prefix else name
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            values[name] = from_dict(tp, raw[name], key)
+        else:
+            values[name] = _coerce(key, raw[name], tp, dict(f.metadata))
+    obj = cls(**values)
+    if hasattr(obj, "check"):
+        obj.check(where)
+    return obj
+
+
+def to_dict(obj: Any) -> dict:
+    """The plain mapping of a config dataclass (what YAML and JSON hold)."""
+    return dataclasses.asdict(obj)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`model.hidden=64` -> (['model', 'hidden'], 64); the value is read as YAML."""
+    import yaml
+
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. model.hidden=64")
+    key, value = text.split("=", 1)
+    path = [p for p in key.strip().split(".") if p]
+    if not path:
+        raise ConfigError(f"--set {text!r}: empty key")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {text!r}: value is not valid YAML "
+                          f"({exc.__class__.__name__})") from None
+    return path, parsed
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Apply dotted KEY=VALUE overrides to a raw config mapping (validated later)."""
+    for text in overrides:
+        path, value = parse_override(text)
+        node = raw
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {text!r}: {part} is not a section")
+            node = child
+        node[path[-1]] = value
+    return raw
+
+
+def load_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping with the safe loader (no code runs from a config)."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found")
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"{p}: not valid YAML ({first})") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: expected a mapping at the top level, got {type(raw).__name__}")
+    return raw
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Load a run config from YAML (or defaults), apply overrides, validate."""
+    raw = load_yaml(path) if path else {}
+    raw = apply_overrides(raw, overrides or [])
+    return from_dict(RunConfig, raw)
+
+
+def dump_yaml(cfg: Any) -> str:
+    import yaml
+
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def save_config(cfg: Any, path: str | Path) -> None:
+    """Write the resolved config atomically."""
+    from kws.atomic import atomic_write_text
+
+    atomic_write_text(path, dump_yaml(cfg))

@@ -1,0 +1,219 @@
+"""Synthetic keyword corpus: many espeak-ng renditions of each word, as a Speech Commands
+layout that the corpus readers accept.
+
+Each rendition draws a language/accent, a voice variant, speaking rate, pitch, pitch range
+and volume from a generator seeded by (seed, text, index), so a corpus is reproducible and
+independent of the number of worker processes. Layout written:
+
+    OUT/<word>/<voice>_nohash_<n>.wav      keywords
+    OUT/_unknown_/<voice>_nohash_<n>.wav   negative words/phrases (filler class)
+    OUT/_background_noise_/*.wav           generated noise (white, pink, brown, babble)
+    OUT/synth.json                         what was asked and what every clip is
+
+Splits follow the Speech Commands speaker hash over the voice name (language + variant), so
+validation and test voices are never heard in training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zlib
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from kws.atomic import atomic_write_json
+from kws.audio import resample, save_audio
+from kws.data.espeak import ENGLISH_ACCENTS, Espeak, Voice, list_languages, list_variants
+from kws.data.manifest import UNKNOWN
+from kws.data.parallel import map_in_chunks
+from kws.errors import KwsInputError
+
+SAMPLE_RATE = 16000
+CHUNK = 150  # jobs per fresh process: espeak-ng keeps state between utterances
+_ENGINE: Espeak | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    text: str
+    folder: str
+    index: int
+    voice: Voice
+
+    @property
+    def speaker(self) -> str:
+        return re.sub(r"[^a-z0-9-]", "-", self.voice.name.lower().replace("+", "-"))
+
+
+def _engine() -> Espeak:
+    global _ENGINE
+    if _ENGINE is None:
+        _ENGINE = Espeak()
+    return _ENGINE
+
+
+def draw_voice(rng: np.random.Generator, languages: list[str], variants: list[str]) -> Voice:
+    """One random voice: accent, variant and prosody spread over natural ranges."""
+    return Voice(language=str(rng.choice(languages)),
+                 variant=str(rng.choice(variants)),
+                 rate=int(rng.integers(110, 261)),
+                 pitch=int(rng.integers(15, 86)),
+                 range=int(rng.integers(10, 91)),
+                 volume=int(rng.integers(60, 141)))
+
+
+def plan_jobs(texts: list[str], folder_of: dict[str, str], per_text: int, seed: int,
+              languages: list[str], variants: list[str]) -> list[Job]:
+    jobs = []
+    for text in texts:
+        for n in range(per_text):
+            rng = np.random.default_rng([seed, zlib.crc32(text.encode()), n])
+            jobs.append(Job(text, folder_of[text], n, draw_voice(rng, languages, variants)))
+    return jobs
+
+
+def trim(audio: np.ndarray, rate: int, margin_s: float = 0.05) -> np.ndarray:
+    """Cut leading/trailing near-silence (< -50 dB of the peak), keeping a short margin."""
+    if audio.size == 0:
+        return audio
+    loud = np.flatnonzero(np.abs(audio) > np.abs(audio).max() * 10 ** (-50 / 20))
+    margin = int(margin_s * rate)
+    return audio[max(0, loud[0] - margin):loud[-1] + margin + 1]
+
+
+def render(job: Job) -> np.ndarray:
+    """The job's audio at 16 kHz, float32."""
+    engine = _engine()
+    audio = engine.synth(job.text, job.voice, seed=zlib.crc32(f"{job.text}|{job.index}".encode()))
+    return trim(resample(audio, engine.sample_rate, SAMPLE_RATE), SAMPLE_RATE)
+
+
+def _render_chunk(jobs: list[Job], out: Path) -> list[dict]:
+    results = []
+    for job in jobs:
+        audio = render(job)
+        if audio.size < SAMPLE_RATE // 20:
+            results.append({"text": job.text, "voice": job.voice.name, "error": "no audio"})
+            continue
+        name = f"{job.speaker}_nohash_{job.index}.wav"
+        rel = f"{job.folder}/{name}"
+        save_audio(out / rel, audio, SAMPLE_RATE)
+        pcm = np.round(np.clip(audio, -1, 1) * 32767).astype(np.int16)
+        results.append({"file": rel, "text": job.text, **asdict(job.voice),
+                        "seconds": round(audio.size / SAMPLE_RATE, 3),
+                        "digest": hashlib.sha1(pcm.tobytes()).hexdigest()[:16]})
+    return results
+
+
+def colored_noise(kind: str, seconds: float, rng: np.random.Generator) -> np.ndarray:
+    """White, pink (1/f) or brown (1/f^2) noise, normalised to a 0.3 peak."""
+    n = int(seconds * SAMPLE_RATE)
+    white = rng.standard_normal(n)
+    if kind == "white":
+        x = white
+    else:
+        spectrum = np.fft.rfft(white)
+        f = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
+        f[0] = f[1]
+        spectrum /= f ** (0.5 if kind == "pink" else 1.0)
+        x = np.fft.irfft(spectrum, n)
+    return (0.3 * x / np.abs(x).max()).astype(np.float32)
+
+
+def _render_audio_chunk(jobs: list[Job]) -> list[np.ndarray]:
+    return [render(job) for job in jobs]
+
+
+def babble(seconds: float, rng: np.random.Generator, talkers: int = 6,
+           workers: int = 0) -> np.ndarray:
+    """Overlapped synthetic speech: several talkers saying random syllables at once."""
+    n = int(seconds * SAMPLE_RATE)
+    syllables = ["ba", "ko", "ri", "tu", "ne", "sa", "lo", "mi", "da", "pe", "vo", "gi"]
+    variants = list_variants()
+    # ~3 syllables per 0.25 s per talker is more than enough text to fill the track
+    jobs = [Job(" ".join("".join(rng.choice(syllables, size=int(rng.integers(1, 4))))
+                         for _ in range(int(rng.integers(3, 9)))), "", i,
+                draw_voice(rng, list(ENGLISH_ACCENTS), variants))
+            for i in range(talkers * max(1, int(seconds)))]
+    audios = map_in_chunks(_render_audio_chunk, jobs, workers, chunk_size=CHUNK,
+                           fresh_process=True)
+    mix = np.zeros(n, dtype=np.float32)
+    per_talker = len(audios) // talkers
+    for t in range(talkers):
+        pos = int(rng.integers(0, SAMPLE_RATE))
+        for audio in audios[t * per_talker:(t + 1) * per_talker]:
+            if pos >= n:
+                break
+            end = min(n, pos + audio.size)
+            mix[pos:end] += audio[:end - pos]
+            pos = end + int(rng.integers(0, SAMPLE_RATE // 4))
+    return (0.3 * mix / max(1e-6, float(np.abs(mix).max()))).astype(np.float32)
+
+
+def write_noise(out: Path, seconds: float, seed: int, workers: int = 0) -> list[str]:
+    rng = np.random.default_rng([seed, 7])
+    folder = out / "_background_noise_"
+    names = []
+    for kind in ("white", "pink", "brown"):
+        save_audio(folder / f"{kind}_noise.wav", colored_noise(kind, seconds, rng), SAMPLE_RATE)
+        names.append(f"{kind}_noise.wav")
+    save_audio(folder / "babble.wav", babble(seconds, rng, workers=workers), SAMPLE_RATE)
+    names.append("babble.wav")
+    return names
+
+
+def resolve_languages(spec: str) -> list[str]:
+    """`english` (the accents), `all` (every espeak-ng language), or a comma list."""
+    available = list_languages()
+    if spec == "english":
+        return [x for x in ENGLISH_ACCENTS if x in available]
+    if spec == "all":
+        return available
+    chosen = [x.strip().lower() for x in spec.split(",") if x.strip()]
+    unknown = [x for x in chosen if x not in available]
+    if unknown:
+        raise KwsInputError(f"--languages: unknown espeak-ng language(s) {', '.join(unknown)}")
+    return chosen
+
+
+def synthesize_corpus(words: list[str], out: str | Path, per_word: int = 200,
+                      negatives: list[str] | None = None, per_negative: int | None = None,
+                      seed: int = 0, languages: str = "english", noise_seconds: float = 30.0,
+                      workers: int = 0) -> dict:
+    """Write a synthetic keyword corpus to `out`; returns its summary (also in synth.json)."""
+    words = [w.strip() for w in words if w.strip()]
+    negatives = [w.strip() for w in (negatives or []) if w.strip()]
+    if not words:
+        raise KwsInputError("--words: give at least one keyword")
+    bad = [w for w in words if w.startswith("_") or "/" in w]
+    if bad:
+        raise KwsInputError(f"--words: invalid keyword(s) {bad} (no '/' or leading '_')")
+    overlap = set(words) & set(negatives)
+    if overlap:
+        raise KwsInputError(f"--negatives: {sorted(overlap)} are also keywords")
+    if per_word < 1:
+        raise KwsInputError(f"--per-word={per_word}: expected >= 1")
+    out = Path(out)
+    folder_of = {w: w for w in words} | {w: UNKNOWN for w in negatives}
+    langs = resolve_languages(languages)
+    variants = ["", *list_variants()]
+    jobs = plan_jobs(words, folder_of, per_word, seed, langs, variants)
+    if negatives:
+        neg_jobs = plan_jobs(negatives, folder_of, per_negative or per_word, seed, langs, variants)
+        # negatives share one folder: number them so file names stay unique
+        jobs += [Job(j.text, j.folder, i, j.voice) for i, j in enumerate(neg_jobs)]
+    results = map_in_chunks(partial(_render_chunk, out=out), jobs, workers,
+                            chunk_size=CHUNK, fresh_process=True)
+    clips = [r for r in results if "file" in r]
+    failed = [r for r in results if "error" in r]
+    noise = write_noise(out, noise_seconds, seed, workers) if noise_seconds > 0 else []
+    summary = {"words": words, "negatives": negatives, "per_word": per_word, "seed": seed,
+               "languages": langs, "sample_rate": SAMPLE_RATE, "clips": len(clips),
+               "distinct": len({c["digest"] for c in clips}), "failed": failed,
+               "noise": noise, "files": clips}
+    atomic_write_json(out / "synth.json", summary)
+    return summary

@@ -1,0 +1,149 @@
+"""The keyword-spotting model: MFCC front end, normalization, stacked unidirectional
+recurrent layers, and a classifier that emits class posteriors at every frame.
+
+`forward(feats, state) -> (logits, state)` is the one streaming signature (as wekws): the
+state is explicit, so feeding a sequence in pieces equals feeding it whole. Layers hold
+their parameters in torch.nn's layout; training runs the fast torch.nn/cuDNN module, and
+`explicit=True` runs the seed's cells from kws.models.cells on the same parameters.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from kws.config import FeatureConfig, ModelConfig
+from kws.features.mfcc import Mfcc, mfcc_constants
+from kws.models.registry import Family, get_family
+
+State = list[tuple[Tensor, ...]]  # per layer: (h,) or (h, c), each [B, hidden]
+
+
+class _Params(nn.Module):
+    """Parameters named like a one-layer torch.nn RNN, for families without a fast module."""
+
+    def __init__(self, input_size: int, hidden: int, blocks: int) -> None:
+        super().__init__()
+        self.weight_ih_l0 = nn.Parameter(torch.empty(blocks * hidden, input_size))
+        self.weight_hh_l0 = nn.Parameter(torch.empty(blocks * hidden, hidden))
+        self.bias_ih_l0 = nn.Parameter(torch.empty(blocks * hidden))
+        self.bias_hh_l0 = nn.Parameter(torch.empty(blocks * hidden))
+        bound = 1.0 / math.sqrt(hidden)  # torch.nn's initialisation
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+
+class RecurrentLayer(nn.Module):
+    """One unidirectional recurrent layer of a registered family."""
+
+    def __init__(self, family: Family, input_size: int, hidden: int) -> None:
+        super().__init__()
+        self.family = family
+        self.hidden = hidden
+        self.rnn = family.fast(input_size, hidden) if family.fast else \
+            _Params(input_size, hidden, family.blocks)
+
+    @property
+    def weights(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        r = self.rnn
+        return r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0
+
+    def initial_state(self, batch: int, device: torch.device | None = None,
+                      dtype: torch.dtype = torch.float32) -> tuple[Tensor, ...]:
+        return tuple(torch.zeros(batch, self.hidden, device=device, dtype=dtype)
+                     for _ in self.family.states)
+
+    def input_projection(self, x: Tensor) -> Tensor:
+        """W_x x_t + b_x for every frame at once: [B, T, in] -> [B, T, blocks*hidden]."""
+        w_ih, _, b_ih, _ = self.weights
+        return x @ w_ih.t() + b_ih
+
+    def step(self, gx_t: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+        """One frame through the explicit cell."""
+        _, w_hh, _, b_hh = self.weights
+        return self.family.cell(gx_t, state, w_hh.t(), b_hh)
+
+    def forward(self, x: Tensor, state: tuple[Tensor, ...],
+                explicit: bool = False) -> tuple[Tensor, tuple[Tensor, ...]]:
+        if self.family.fast is not None and not explicit:
+            packed = tuple(s.unsqueeze(0).contiguous() for s in state)
+            out, new = self.rnn(x, packed if len(packed) > 1 else packed[0])
+            new = new if isinstance(new, tuple) else (new,)
+            return out, tuple(s.squeeze(0) for s in new)
+        gx = self.input_projection(x)
+        outs = []
+        for t in range(x.shape[1]):
+            state = self.step(gx[:, t], state)
+            outs.append(state[0])
+        return torch.stack(outs, dim=1), state
+
+
+class KwsModel(nn.Module):
+    """MFCC -> normalize -> recurrent layers -> per-frame class logits."""
+
+    def __init__(self, features: FeatureConfig, model: ModelConfig, labels: list[str]) -> None:
+        super().__init__()
+        self.feature_cfg = features
+        self.model_cfg = model
+        self.labels = list(labels)
+        self.family = get_family(model.family)
+        self.frontend = Mfcc(features)
+        self.register_buffer("feat_mean", torch.zeros(features.n_cepstra))
+        self.register_buffer("feat_std", torch.ones(features.n_cepstra))
+        sizes = [features.n_cepstra] + [model.hidden] * model.layers
+        self.layers = nn.ModuleList(RecurrentLayer(self.family, sizes[i], sizes[i + 1])
+                                    for i in range(model.layers))
+        self.dropout = nn.Dropout(model.dropout)
+        self.classifier = nn.Linear(model.hidden, len(labels))
+
+    # -- features ---------------------------------------------------------------------
+    def normalize(self, feats: Tensor) -> Tensor:
+        return (feats - self.feat_mean) / self.feat_std
+
+    def features(self, wave: Tensor) -> Tensor:
+        """Waveforms [B, samples] -> normalized MFCC [B, frames, cepstra]."""
+        return self.normalize(self.frontend(wave))
+
+    @torch.no_grad()
+    def set_normalization(self, mean: Tensor, std: Tensor) -> None:
+        """Store the training set's feature statistics in the model (saved with it)."""
+        self.feat_mean.copy_(mean)
+        self.feat_std.copy_(torch.clamp(std, min=1e-3))
+
+    # -- recurrence -------------------------------------------------------------------
+    def initial_state(self, batch: int, device: torch.device | None = None) -> State:
+        return [layer.initial_state(batch, device) for layer in self.layers]
+
+    def forward(self, feats: Tensor, state: State | None = None,
+                explicit: bool = False) -> tuple[Tensor, State]:
+        """Normalized features [B, T, C] -> (logits [B, T, classes], new state)."""
+        if state is None:
+            state = self.initial_state(feats.shape[0], feats.device)
+        x, new_state = feats, []
+        for i, layer in enumerate(self.layers):
+            x, s = layer(x, state[i], explicit=explicit)
+            new_state.append(s)
+            if i < len(self.layers) - 1:
+                x = self.dropout(x)
+        return self.classifier(x), new_state
+
+    # -- size -------------------------------------------------------------------------
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def macs_per_frame(self) -> dict[str, int]:
+        """Multiply-accumulates per 10 ms frame: encoder + classifier, and the front end."""
+        enc = 0
+        for layer in self.layers:
+            w_ih, w_hh, _, _ = layer.weights
+            enc += w_ih.numel() + w_hh.numel()
+        cls = self.classifier.weight.numel()
+        c = mfcc_constants(self.feature_cfg)
+        front = sum(c[k].numel() for k in ("dft", "mel", "dct"))
+        return {"model": enc + cls, "frontend": front, "total": enc + cls + front}
+
+    def state_size(self) -> int:
+        """Floats of recurrent state per stream."""
+        return sum(len(layer.family.states) * layer.hidden for layer in self.layers)

@@ -1,0 +1,80 @@
+"""kws.config: YAML round trip, overrides, and one-line errors naming the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from kws.config import RunConfig, dump_yaml, load_config, save_config
+from kws.errors import ConfigError
+
+
+def test_config_defaults_round_trip_through_yaml(tmp_path):
+    cfg = load_config(None, ["model.hidden=64", "train.lr=0.001", "augment.snr_db=[5, 15]"])
+    path = tmp_path / "run.yaml"
+    save_config(cfg, path)
+    again = load_config(path)
+    assert again == cfg
+    assert again.model.hidden == 64 and again.train.lr == 0.001
+    assert again.augment.snr_db == [5, 15]
+
+
+def test_config_override_beats_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  family: lstm\n  hidden: 32\n")
+    cfg = load_config(path, ["model.hidden=48"])
+    assert (cfg.model.family, cfg.model.hidden) == ("lstm", 48)
+
+
+def test_config_int_widens_to_float():
+    assert load_config(None, ["train.lr=1"]).train.lr == 1.0
+
+
+@pytest.mark.parametrize("override,pattern", [
+    (["model.hiddn=64"], r"^model\.hiddn: unknown key"),
+    (["modle.hidden=64"], r"^modle: unknown key"),
+    (["model.hidden=abc"], r"^model\.hidden='abc': expected an integer"),
+    (["model.hidden=1.5"], r"^model\.hidden=1\.5: expected an integer"),
+    (["model.hidden=0"], r"^model\.hidden=0: out of range"),
+    (["train.lr=-1"], r"^train\.lr=-1\.0: out of range"),
+    (["train.amp=maybe"], r"^train\.amp='maybe': expected true or false"),
+    (["train.schedule=linear"], r"^train\.schedule='linear': expected one of"),
+    (["model.family=transformer"], r"^model\.family='transformer': expected one of"),
+    (["augment.snr_db=[20, 5]"], r"^augment\.snr_db=\[20, 5\]: expected \[low, high\]"),
+    (["features.f_max=9000"], r"^features\.f_max=9000\.0: must be <= sample_rate/2"),
+    (["features.window_ms=25.03"], r"^features\.window_ms=25\.03: must be a whole number"),
+    (["model=3"], r"^model: expected a mapping"),
+    (["train.lr"], r"expected KEY=VALUE"),
+    (["train.lr=.nan"], r"^train\.lr=nan: expected a finite number"),
+])
+def test_config_bad_values_name_the_key(override, pattern):
+    with pytest.raises(ConfigError, match=pattern) as info:
+        load_config(None, override)
+    assert "\n" not in str(info.value)
+
+
+def test_config_bad_yaml_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML"):
+        load_config(path)
+
+
+def test_config_yaml_must_be_a_mapping(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="expected a mapping at the top level"):
+        load_config(path)
+
+
+def test_config_yaml_cannot_run_code(tmp_path):
+    path = tmp_path / "evil.yaml"
+    path.write_text("name: !!python/object/apply:os.system ['touch pwned']\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(path)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_config_dump_is_complete():
+    text = dump_yaml(RunConfig())
+    for section in ("data:", "features:", "augment:", "model:", "train:"):
+        assert section in text

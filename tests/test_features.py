@@ -1,0 +1,90 @@
+"""The MFCC front end: streaming equals batched, and both equal librosa (an outside
+reference) on real speech."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from kws.audio import load_audio
+from kws.config import FeatureConfig
+from kws.features import Mfcc, MfccStreamer, num_frames
+from tests.conftest import shared
+
+CFG = FeatureConfig()
+
+
+def _speech() -> np.ndarray:
+    files = sorted(shared("speech_commands_mini", "yes").glob("*.flac"))[:3]
+    return np.concatenate([load_audio(f) for f in files])
+
+
+def _random() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return (0.3 * rng.standard_normal(23456)).astype(np.float32)
+
+
+def _stream(audio: np.ndarray, piece: int) -> torch.Tensor:
+    streamer = MfccStreamer(CFG)
+    out = [streamer.push(audio[i:i + piece]) for i in range(0, audio.size, piece)]
+    return torch.cat(out)
+
+
+@pytest.mark.parametrize("source", ["random", "speech"])
+@pytest.mark.parametrize("piece", [1, 7, 160, 1000, None])
+def test_mfcc_stream_equals_batched(source, piece):
+    audio = _random() if source == "random" else _speech()
+    batched = Mfcc(CFG)(torch.from_numpy(audio)[None])[0]
+    streamed = _stream(audio, piece or audio.size)
+    assert batched.shape == (num_frames(audio.size, CFG), CFG.n_cepstra)
+    assert streamed.shape == batched.shape
+    assert (streamed - batched).abs().max().item() <= 1e-5
+
+
+def test_mfcc_stream_emits_nothing_before_a_full_window():
+    streamer = MfccStreamer(CFG)
+    assert streamer.push(np.zeros(CFG.win_length - 1, np.float32)).shape[0] == 0
+    assert streamer.push(np.zeros(1, np.float32)).shape[0] == 1
+
+
+def test_mfcc_librosa_matches_on_real_speech():
+    """Settings that make librosa compute our definition:
+    - librosa centres a 400-sample window in its 512-sample frame, so its frame t covers
+      padded[t*hop + 56, t*hop + 456): pad 56 zeros in front to align with our frame t;
+    - center=False (ours is causal), window='hann' (periodic), power=2;
+    - mel: htk=False, norm='slaney' (torchaudio's slaney scale and norm);
+    - log: power_to_db with amin=log_floor, ref=1.0 and top_db=None (librosa.feature.mfcc's
+      own call clips to max-80 dB per utterance, which a stream cannot know);
+    - DCT type 2, norm='ortho'; then our scale (0.1)."""
+    librosa = pytest.importorskip("librosa")
+    audio = _speech()
+    ours = Mfcc(CFG)(torch.from_numpy(audio)[None])[0].numpy()
+    pad = (CFG.n_fft - CFG.win_length) // 2
+    mel = librosa.feature.melspectrogram(
+        y=np.concatenate([np.zeros(pad, np.float32), audio]), sr=CFG.sample_rate,
+        n_fft=CFG.n_fft, hop_length=CFG.hop_length, win_length=CFG.win_length,
+        window="hann", center=False, power=2.0, n_mels=CFG.n_mels, fmin=CFG.f_min,
+        fmax=CFG.f_max, htk=False, norm="slaney")
+    db = librosa.power_to_db(mel, ref=1.0, amin=CFG.log_floor, top_db=None)
+    ref = librosa.feature.mfcc(S=db, n_mfcc=CFG.n_cepstra, dct_type=2, norm="ortho").T
+    ref = ref * CFG.scale
+    n = min(len(ref), len(ours))
+    assert n >= len(ours) - 1
+    rel = np.abs(ours[:n] - ref[:n]).max() / np.abs(ref[:n]).max()
+    assert rel <= 1e-3
+
+
+def test_mfcc_runs_in_float32_under_autocast():
+    audio = torch.from_numpy(_random())[None]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        feats = Mfcc(CFG)(audio)
+    assert feats.dtype == torch.float32
+    torch.testing.assert_close(feats, Mfcc(CFG)(audio))
+
+
+def test_mfcc_settings_change_the_output():
+    audio = torch.from_numpy(_random())[None]
+    other = Mfcc(FeatureConfig(n_mels=32, n_cepstra=13))(audio)
+    assert other.shape[-1] == 13
+    assert num_frames(16000, CFG) == 98
