@@ -19,6 +19,9 @@ VERBS: dict[str, tuple[str, str]] = {
     # verb: (module with add_arguments(parser) and run(args) -> int, one-line help)
     "data": ("kws.commands.data", "summarize a corpus: labels, splits, speakers, bad files"),
     "synth": ("kws.commands.synth", "synthesize a keyword corpus with espeak-ng"),
+    "train": ("kws.commands.train", "train a model from a YAML config into a run directory"),
+    "eval": ("kws.commands.eval", "clip accuracy, confusion matrix, per-class precision/recall"),
+    "export": ("kws.commands.export", "export a run to a verified ONNX/INT8 device bundle"),
 }
 
 

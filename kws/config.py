@@ -104,6 +104,7 @@ class AugmentConfig:
     freq_mask_bins: int = spec(4, lo=0, hi=40)
     context_prob: float = spec(0.5, lo=0.0, hi=1.0,
                                doc="prepend another clip's audio so the state is not fresh")
+    context_ms: float = spec(500.0, lo=0.0, hi=5000.0, doc="longest context prefix")
 
     def check(self, prefix: str) -> None:
         for key in ("snr_db", "gain_db", "speed"):
@@ -152,7 +153,10 @@ class TrainConfig:
     device: str = spec("auto", choices=("auto", "cpu", "cuda"))
     amp: bool = spec(True, doc="mixed precision on CUDA")
     workers: int = spec(0, lo=0, hi=64, doc="waveform cache builder processes; 0: all cores")
-    nan_policy: str = spec("stop", choices=("stop", "skip"))
+    nan_policy: str = spec("stop", choices=("stop", "skip"),
+                           doc="on a non-finite loss: stop the run, or skip the batch")
+    checkpoint_every: int = spec(200, lo=1, hi=10**9, doc="steps between checkpoints")
+    amp_dtype: str = spec("bfloat16", choices=("bfloat16", "float16"))
     max_steps: int = spec(0, lo=0, hi=10**9, doc="stop after this many steps; 0 off")
 
 

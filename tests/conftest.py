@@ -23,3 +23,53 @@ def shared(*parts: str) -> Path:
 def _cache_in_tmp(tmp_path_factory, monkeypatch):
     """Caches never go to the user's home or to ../shared during tests."""
     monkeypatch.setenv("KWS_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "kws-cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> Path:
+    """A small synthetic corpus (3 keywords + negatives + generated noise), made once."""
+    from kws.data.synth import synthesize_corpus
+
+    out = tmp_path_factory.mktemp("tiny_corpus")
+    synthesize_corpus(["yes", "no", "stop"], out, per_word=40, negatives=["banana", "window"],
+                      per_negative=20, seed=1, noise_seconds=8)
+    return out
+
+
+def tiny_overrides(corpus: Path, **extra) -> list[str]:
+    """A config that trains in seconds on the tiny corpus."""
+    values = {"data.corpus": str(corpus), "model.hidden": 16, "model.layers": 1,
+              "train.epochs": 2, "train.batch_size": 16, "train.checkpoint_every": 3,
+              "augment.context_ms": 200, "train.workers": 1} | extra
+    return [f"--set={k}={v}" for k, v in values.items()]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_corpus, tmp_path_factory) -> Path:
+    """A GRU trained for two epochs on the tiny corpus (a real run directory)."""
+    from kws.config import load_config
+    from kws.train.trainer import train
+
+    run = tmp_path_factory.mktemp("tiny_run") / "run"
+    overrides = [o.removeprefix("--set=") for o in tiny_overrides(tiny_corpus)]
+    cfg = load_config(None, [*overrides, "model.hidden=24", "train.epochs=3"])
+    train(cfg, run, log=lambda *_: None, progress=False)
+    return run
+
+
+def random_run(corpus: Path, folder: Path, family: str = "gru", hidden: int = 16,
+               layers: int = 1) -> Path:
+    """A run directory holding an untrained model of any family (fast: no training)."""
+    from kws.config import load_config
+    from kws.data.task import prepare_task
+    from kws.models import KwsModel
+    from kws.train.checkpoint import save_model
+
+    overrides = [o.removeprefix("--set=") for o in tiny_overrides(corpus)]
+    cfg = load_config(None, [*overrides, f"model.family={family}", f"model.hidden={hidden}",
+                             f"model.layers={layers}"])
+    task = prepare_task(cfg.data, cfg.features.sample_rate, log=lambda *_: None)
+    model = KwsModel(cfg.features, cfg.model, task.labels)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_model(folder / "model.pt", model, cfg)
+    return folder

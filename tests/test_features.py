@@ -88,3 +88,33 @@ def test_mfcc_settings_change_the_output():
     other = Mfcc(FeatureConfig(n_mels=32, n_cepstra=13))(audio)
     assert other.shape[-1] == 13
     assert num_frames(16000, CFG) == 98
+
+
+def test_mfcc_mel_matrix_equals_torchaudio():
+    import torchaudio.functional as AF
+
+    from kws.features.mfcc import mel_bins, mel_matrix
+
+    for cfg in (CFG, FeatureConfig(n_mels=64, f_min=0.0, f_max=8000.0, n_fft=400),
+                FeatureConfig(sample_rate=8000, f_max=3800.0, n_fft=256, n_mels=23)):
+        lo, hi = mel_bins(cfg)
+        ref = AF.melscale_fbanks(cfg.n_fft // 2 + 1, cfg.f_min, cfg.f_max, cfg.n_mels,
+                                 cfg.sample_rate, norm="slaney", mel_scale="slaney").double()
+        assert ref[:lo].abs().sum() == 0 and ref[hi:].abs().sum() == 0
+        ours = mel_matrix(cfg, torch.float64)
+        # torchaudio computes in float32: agreement to its precision
+        assert (ours - ref[lo:hi]).abs().max().item() <= 1e-5 * ref.abs().max().item()
+
+
+@pytest.mark.parametrize("win", [400, 399, 256])
+def test_mfcc_folded_dft_power_equals_fft(win):
+    from kws.features.mfcc import dft_matrices, fold_frames, mel_bins
+
+    cfg = FeatureConfig(window_ms=win / 16, n_fft=512)
+    x = torch.from_numpy(_random()[:win]).double()
+    lo, hi = mel_bins(cfg)
+    ref = torch.fft.rfft(x * torch.hann_window(win, dtype=torch.float64), n=512)[lo:hi]
+    cos, sin = dft_matrices(cfg, torch.float64)
+    p, q = fold_frames(x)
+    power = (p @ cos) ** 2 + (q @ sin) ** 2
+    assert torch.allclose(power, ref.abs() ** 2, rtol=1e-9, atol=1e-9)

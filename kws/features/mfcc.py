@@ -1,7 +1,8 @@
 """The MFCC front end, defined once.
 
     frame t = samples [t*hop, t*hop + window)            (no centring: causal, streamable)
-    power   = |DFT_n_fft(hann(window) * frame)|^2        (one-sided bins in the mel range)
+    power   = |DFT_n_fft(hann(window) * frame)|^2        (bins in the mel range; the window's
+                                                          symmetry halves the work, see fold_frames)
     mel     = power @ slaney_mel_filterbank              (torchaudio.functional.melscale_fbanks)
     logmel  = 10 * log10(max(mel, log_floor))            (absolute floor, no per-utterance top_db)
     mfcc    = scale * (logmel @ orthonormal DCT-II)      (torchaudio.functional.create_dct)
@@ -40,81 +41,199 @@ def frame_end_seconds(t: int | np.ndarray, cfg: FeatureConfig) -> float | np.nda
     return (np.asarray(t) * cfg.hop_length + cfg.win_length) / cfg.sample_rate
 
 
+def frame_signal(x: torch.Tensor, win: int, hop: int) -> torch.Tensor:
+    """[..., samples] -> [..., frames, win], frame t = x[t*hop : t*hop + win].
+
+    Built from win/g strided slices of g-sample segments (g = gcd(win, hop)) instead of an
+    index gather: the same tensor as `unfold`, but a handful of cheap Slice nodes when
+    exported (onnxruntime's Gather with a [frames, win] index costs more than the DFT)."""
+    g = math.gcd(win, hop)
+    n = (x.shape[-1] - win) // hop + 1
+    seg = x[..., :(n - 1) * hop + win].reshape(*x.shape[:-1], -1, g)
+    step = hop // g
+    parts = [seg[..., j:j + (n - 1) * step + 1:step, :] for j in range(win // g)]
+    return torch.cat(parts, dim=-1)
+
+
+_F_SP, _MIN_LOG_HZ, _LOGSTEP = 200.0 / 3, 1000.0, math.log(6.4) / 27.0
+
+
+def hz_to_mel(f: float) -> float:
+    """Slaney's mel scale (librosa's and torchaudio's default): linear below 1 kHz, log above."""
+    if f < _MIN_LOG_HZ:
+        return f / _F_SP
+    return _MIN_LOG_HZ / _F_SP + math.log(f / _MIN_LOG_HZ) / _LOGSTEP
+
+
+def mel_to_hz(m: float) -> float:
+    min_log_mel = _MIN_LOG_HZ / _F_SP
+    if m < min_log_mel:
+        return _F_SP * m
+    return _MIN_LOG_HZ * math.exp(_LOGSTEP * (m - min_log_mel))
+
+
+def mel_edges(cfg: FeatureConfig) -> list[float]:
+    """The n_mels + 2 band edges in Hz, equally spaced on the mel scale."""
+    lo, hi = hz_to_mel(cfg.f_min), hz_to_mel(cfg.f_max)
+    step = (hi - lo) / (cfg.n_mels + 1)
+    return [mel_to_hz(lo + i * step) for i in range(cfg.n_mels + 2)]
+
+
 def mel_bins(cfg: FeatureConfig) -> tuple[int, int]:
     """[first, last) DFT bins that carry weight in some mel filter."""
-    fb = AF.melscale_fbanks(cfg.n_fft // 2 + 1, cfg.f_min, cfg.f_max, cfg.n_mels,
-                            cfg.sample_rate, norm="slaney", mel_scale="slaney")
-    used = torch.nonzero(fb.sum(dim=1) > 0).flatten()
-    return int(used[0]), int(used[-1]) + 1
+    edges = mel_edges(cfg)
+    bin_hz = cfg.sample_rate / cfg.n_fft
+    first = math.floor(edges[0] / bin_hz) + 1
+    last = math.ceil(edges[-1] / bin_hz)
+    return max(first, 0), min(last, cfg.n_fft // 2 + 1)
+
+
+def fold_frames(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split each frame about its centre into the even part p (x[c+d] + x[c-d]) and the odd
+    part q (x[c+d] - x[c-d]), d > 0, c = window/2. The Hann window is symmetric about c, so
+    the windowed DFT's real part depends only on p and its imaginary part only on q: half
+    the multiply-accumulates of a full DFT product, for the same spectrum. Sample 0 (window
+    weight 0) is dropped; for an even window the centre sample joins p with d = 0."""
+    w = frames.shape[-1]
+    half = w // 2
+    right = frames[..., half + 1:]
+    if w % 2 == 0:
+        left = torch.flip(frames[..., 1:half], dims=[-1])
+        p = torch.cat([frames[..., half:half + 1], right + left], dim=-1)
+    else:
+        left = torch.flip(frames[..., 1:half + 1], dims=[-1])
+        p = right + left
+    return p, right - left
+
+
+def _offsets_x2(win: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """2d for the rows of p and q (d = distance from the window centre; integer or half)."""
+    if win % 2 == 0:
+        p = torch.arange(0, win // 2, dtype=torch.int64) * 2
+        return p, p[1:]
+    p = torch.arange(0, win // 2, dtype=torch.int64) * 2 + 1
+    return p, p
+
+
+def dft_matrices(cfg: FeatureConfig, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cos [rows of p, bins], sin [rows of q, bins]): the hann-windowed DFT of the folded
+    frame (see `fold_frames`) for the bins that some mel filter uses.
+
+    Written with exportable tensor operations (not stored constants): traced into the ONNX
+    graph it becomes a few nodes that onnxruntime folds at load, so the model file does not
+    carry the largest matrices of the model. Phases are reduced modulo 2*n_fft in integers,
+    so float32 sin/cos get small, exact arguments."""
+    lo, hi = mel_bins(cfg)
+    k = torch.arange(lo, hi, dtype=torch.int64)
+    mats = []
+    for d2, trig in zip(_offsets_x2(cfg.win_length), (torch.cos, torch.sin), strict=True):
+        window = 0.5 + 0.5 * torch.cos(d2.to(dtype) * (math.pi / cfg.win_length))
+        phase = torch.remainder(d2[:, None] * k[None, :], 2 * cfg.n_fft).to(dtype)
+        mats.append(window[:, None] * trig(phase * (math.pi / cfg.n_fft)))
+    return mats[0], mats[1]
+
+
+def mel_matrix(cfg: FeatureConfig, dtype: torch.dtype) -> torch.Tensor:
+    """[bins, n_mels] slaney-normalised triangular filters over the mel-range bins (the same
+    matrix as torchaudio.functional.melscale_fbanks(norm='slaney', mel_scale='slaney'),
+    which the tests hold it to), from its n_mels + 2 edges with exportable operations."""
+    lo, hi = mel_bins(cfg)
+    edges = torch.tensor(mel_edges(cfg), dtype=torch.float64).to(dtype)
+    freqs = torch.arange(lo, hi, dtype=torch.int64).to(dtype) * (cfg.sample_rate / cfg.n_fft)
+    slopes = edges[None, :] - freqs[:, None]
+    width = edges[1:] - edges[:-1]
+    down = -slopes[:, :-2] / width[:-1]
+    up = slopes[:, 2:] / width[1:]
+    tri = torch.clamp(torch.minimum(down, up), min=0.0)
+    return tri * (2.0 / (edges[2:] - edges[:-2]))
+
+
+def dct_matrix(cfg: FeatureConfig, dtype: torch.dtype) -> torch.Tensor:
+    """[n_mels, n_cepstra] orthonormal DCT-II (torchaudio's), times the dB factor
+    10/ln(10) and the configured scale, so log-mel -> cepstra is one product."""
+    dct = AF.create_dct(cfg.n_cepstra, cfg.n_mels, norm="ortho").to(torch.float64)
+    return (dct * (cfg.scale * 10.0 / math.log(10.0))).to(dtype)
 
 
 def mfcc_constants(cfg: FeatureConfig,
                    dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
-    """The front end's constant matrices: windowed DFT, mel filterbank, scaled DCT."""
-    lo, hi = mel_bins(cfg)
-    n = torch.arange(cfg.win_length, dtype=torch.float64)[:, None]
-    k = torch.arange(lo, hi, dtype=torch.float64)[None, :]
-    angle = 2 * math.pi * n * k / cfg.n_fft
-    window = torch.hann_window(cfg.win_length, periodic=True, dtype=torch.float64)[:, None]
-    dft = torch.cat([window * torch.cos(angle), -window * torch.sin(angle)], dim=1)
-    fb = AF.melscale_fbanks(cfg.n_fft // 2 + 1, cfg.f_min, cfg.f_max, cfg.n_mels,
-                            cfg.sample_rate, norm="slaney", mel_scale="slaney")[lo:hi]
-    dct = AF.create_dct(cfg.n_cepstra, cfg.n_mels, norm="ortho").double()
-    return {"dft": dft.to(dtype), "mel": fb.double().to(dtype),
-            "dct": (dct * cfg.scale).to(dtype)}
+    """The front end's matrices: windowed DFT, mel filterbank, scaled DCT."""
+    cos, sin = dft_matrices(cfg, dtype)
+    return {"dft_cos": cos, "dft_sin": sin, "mel": mel_matrix(cfg, dtype),
+            "dct": dct_matrix(cfg, dtype)}
 
 
-def frames_to_mfcc(frames: torch.Tensor, dft: torch.Tensor, mel: torch.Tensor,
-                   dct: torch.Tensor, log_floor: float) -> torch.Tensor:
-    """[..., window] raw frames -> [..., cepstra]. The single implementation of the math."""
-    spec = frames @ dft
-    bins = dft.shape[1] // 2
-    re, im = spec[..., :bins], spec[..., bins:]
+def frames_to_mfcc(frames: torch.Tensor, dft_cos: torch.Tensor, dft_sin: torch.Tensor,
+                   mel: torch.Tensor, dct: torch.Tensor, log_floor: float) -> torch.Tensor:
+    """[..., window] raw frames -> [..., cepstra]. The single implementation of the math
+    (`dct` includes the dB factor and the scale, see `dct_matrix`)."""
+    p, q = fold_frames(frames)
+    re, im = p @ dft_cos, q @ dft_sin
     power = re * re + im * im
-    logmel = (10.0 / math.log(10.0)) * torch.log(torch.clamp(power @ mel, min=log_floor))
-    return logmel @ dct
+    return torch.log(torch.clamp(power @ mel, min=log_floor)) @ dct
 
 
 class _MfccBase(nn.Module):
-    """Holds the constants in the compute dtype. PyTorch forms compute in float64: the
-    direct DFT of a quiet frame loses ~1e-5 to float32 rounding, which would make the
-    result depend on how many frames a BLAS call holds; the exported graph uses float32
-    (what a device runs), held to this form by the export checks."""
+    """Holds the constants (float64) and computes in `dtype`: float64 by default, since the
+    direct DFT of a quiet frame loses ~1e-5 to float32 rounding, enough to make the result
+    depend on how many frames one BLAS call holds. Training asks for float32 (speed; the
+    difference is far below any augmentation); the exported graph is float32 (what a device
+    runs) and is held to this form by the export checks."""
 
     def __init__(self, cfg: FeatureConfig, dtype: torch.dtype = torch.float64) -> None:
         super().__init__()
         self.cfg = cfg
-        self.dtype = dtype
+        self.dtype = dtype  # of the constants and of the computation unless asked otherwise
         for name, value in mfcc_constants(cfg, dtype).items():
             self.register_buffer(name, value, persistent=False)
 
-    def _mfcc(self, frames: torch.Tensor) -> torch.Tensor:
+    def _mfcc(self, frames: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        dtype = dtype or self.dtype
+        consts = [self.dft_cos, self.dft_sin, self.mel, self.dct]
+        if dtype != self.dtype:
+            consts = [c.to(dtype) for c in consts]
         # Autocast off: log-power in fp16/bf16 would lose the floor and the fine structure.
         with torch.autocast(device_type=frames.device.type, enabled=False):
-            out = frames_to_mfcc(frames.to(self.dtype), self.dft, self.mel, self.dct,
-                                 self.cfg.log_floor)
+            out = frames_to_mfcc(frames.to(dtype), *consts, self.cfg.log_floor)
         return out.float()
 
 
 class Mfcc(_MfccBase):
     """Batched: waveforms [B, samples] -> MFCC [B, frames, cepstra]."""
 
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        frames = wave.unfold(-1, self.cfg.win_length, self.cfg.hop_length)
-        return self._mfcc(frames)
+    def forward(self, wave: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        if wave.shape[-1] < self.cfg.win_length:
+            return wave.new_zeros(*wave.shape[:-1], 0, self.cfg.n_cepstra)
+        frames = frame_signal(wave, self.cfg.win_length, self.cfg.hop_length)
+        return self._mfcc(frames, dtype)
 
 
 class MfccStep(_MfccBase):
     """Streaming step: (chunk [B, n*hop], carry [B, window-hop]) -> (MFCC [B, n, cepstra],
     new carry). The carry holds the samples the next frames still need; a stream's first
-    carry is its first window-hop samples (see `MfccStreamer`)."""
+    carry is its first window-hop samples (see `MfccStreamer`).
+
+    With `generate=True` (the exported form) the DFT and mel matrices are computed in
+    `forward` from their definitions instead of read from buffers, so the exported graph
+    holds their recipe, not their values."""
+
+    def __init__(self, cfg: FeatureConfig, dtype: torch.dtype = torch.float64,
+                 generate: bool = False) -> None:
+        super().__init__(cfg, dtype)
+        self.generate = generate
 
     def forward(self, chunk: torch.Tensor,
                 carry: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         buf = torch.cat([carry, chunk], dim=-1)
-        frames = buf.unfold(-1, self.cfg.win_length, self.cfg.hop_length)
+        frames = frame_signal(buf, self.cfg.win_length, self.cfg.hop_length)
         keep = self.cfg.win_length - self.cfg.hop_length
-        return self._mfcc(frames), buf[..., buf.shape[-1] - keep:]
+        if self.generate:
+            feats = frames_to_mfcc(frames.to(self.dtype), *dft_matrices(self.cfg, self.dtype),
+                                   mel_matrix(self.cfg, self.dtype), self.dct,
+                                   self.cfg.log_floor).float()
+        else:
+            feats = self._mfcc(frames)
+        return feats, buf[..., buf.shape[-1] - keep:]
 
 
 class MfccStreamer:

@@ -1,8 +1,9 @@
 """The seed's recurrent cells (../shared/docs/seed.md), written as explicit step functions.
 
 Every cell takes the input projection `gx = W_x x_t + b_x` (computed for a whole chunk at
-once, since it does not depend on the state), the previous state, and the recurrent weights
-in torch.nn's layout, and returns the new state. Holding torch.nn's layout means one set of
+once, since it does not depend on the state) already split into the parts the cell uses
+(`Family.input_split`), the previous state, and the recurrent weights in torch.nn's layout
+(transposed), and returns the new state. Holding torch.nn's layout means one set of
 parameters serves the fast cuDNN/torch.nn path used in training and this explicit form used
 for export and as the reference.
 
@@ -17,48 +18,51 @@ import torch
 from torch import Tensor
 
 
-def rnn_cell(gx: Tensor, state: tuple[Tensor], w_hh_t: Tensor, b_hh: Tensor,
+def rnn_cell(gx: tuple[Tensor], state: tuple[Tensor], w_hh_t: Tensor, b_hh: Tensor,
              nonlinearity: str = "tanh") -> tuple[Tensor]:
     """Elman: h_t = f(W_hh h_{t-1} + W_xh x_t + b), f = tanh or ReLU."""
+    (gx,) = gx
     (h,) = state
-    a = gx + h @ w_hh_t + b_hh
+    a = gx + (h @ w_hh_t + b_hh)
     return (torch.tanh(a) if nonlinearity == "tanh" else torch.relu(a),)
 
 
-def lstm_cell(gx: Tensor, state: tuple[Tensor, Tensor], w_hh_t: Tensor,
+def lstm_cell(gx: tuple[Tensor], state: tuple[Tensor, Tensor], w_hh_t: Tensor,
               b_hh: Tensor) -> tuple[Tensor, Tensor]:
     """LSTM (Hochreiter & Schmidhuber): forget, input, candidate, output; C carries."""
+    (gx,) = gx
     h, c = state
-    gates = gx + h @ w_hh_t + b_hh
-    i, f, g, o = gates.chunk(4, dim=-1)
+    i, f, g, o = (gx + (h @ w_hh_t + b_hh)).chunk(4, dim=-1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     h = torch.sigmoid(o) * torch.tanh(c)
     return h, c
 
 
-def gru_cell(gx: Tensor, state: tuple[Tensor], w_hh_t: Tensor,
+def gru_cell(gx: tuple[Tensor, Tensor], state: tuple[Tensor], w_hh_t: Tensor,
              b_hh: Tensor) -> tuple[Tensor]:
     """GRU with the reset gate after the recurrent product (cuDNN, torch.nn, ONNX
-    linear_before_reset=1): n = tanh(W_nx x + b_nx + r * (W_nh h + b_nh))."""
+    linear_before_reset=1): n = tanh(W_nx x + b_nx + r * (W_nh h + b_nh)).
+
+    Written with few tensor operations (one sigmoid for both gates, one split each): in the
+    exported step graph every operation is a node, and per-node overhead dominates."""
+    x_rz, x_n = gx
     (h,) = state
-    gh = h @ w_hh_t + b_hh
-    xr, xz, xn = gx.chunk(3, dim=-1)
-    hr, hz, hn = gh.chunk(3, dim=-1)
-    r = torch.sigmoid(xr + hr)
-    z = torch.sigmoid(xz + hz)
-    n = torch.tanh(xn + r * hn)
+    hidden = h.shape[-1]
+    h_rz, h_n = (h @ w_hh_t + b_hh).split([2 * hidden, hidden], dim=-1)
+    r, z = torch.sigmoid(x_rz + h_rz).split([hidden, hidden], dim=-1)
+    n = torch.tanh(x_n + r * h_n)
     return (n + z * (h - n),)
 
 
-def gru_cho_cell(gx: Tensor, state: tuple[Tensor], w_hh_t: Tensor,
+def gru_cho_cell(gx: tuple[Tensor, Tensor], state: tuple[Tensor], w_hh_t: Tensor,
                  b_hh: Tensor) -> tuple[Tensor]:
     """GRU as Cho et al. wrote it (the seed's equations, ONNX linear_before_reset=0): the
     reset gate scales h before the product, n = tanh(W_nx x + b_nx + W_nh (r * h) + b_nh)."""
+    x_rz, x_n = gx
     (h,) = state
     hidden = h.shape[-1]
-    xr, xz, xn = gx.chunk(3, dim=-1)
-    grz = h @ w_hh_t[:, :2 * hidden] + b_hh[:2 * hidden]
-    r = torch.sigmoid(xr + grz[..., :hidden])
-    z = torch.sigmoid(xz + grz[..., hidden:])
-    n = torch.tanh(xn + (r * h) @ w_hh_t[:, 2 * hidden:] + b_hh[2 * hidden:])
+    w_rz, w_n = w_hh_t.split([2 * hidden, hidden], dim=-1)
+    b_rz, b_n = b_hh.split([2 * hidden, hidden], dim=-1)
+    r, z = torch.sigmoid(x_rz + (h @ w_rz + b_rz)).split([hidden, hidden], dim=-1)
+    n = torch.tanh(x_n + ((r * h) @ w_n + b_n))
     return (n + z * (h - n),)

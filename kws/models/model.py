@@ -63,7 +63,8 @@ class RecurrentLayer(nn.Module):
     def step(self, gx_t: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
         """One frame through the explicit cell."""
         _, w_hh, _, b_hh = self.weights
-        return self.family.cell(gx_t, state, w_hh.t(), b_hh)
+        return self.family.cell(self.family.split_input(gx_t, self.hidden), state, w_hh.t(),
+                                b_hh)
 
     def forward(self, x: Tensor, state: tuple[Tensor, ...],
                 explicit: bool = False) -> tuple[Tensor, tuple[Tensor, ...]]:
@@ -102,9 +103,10 @@ class KwsModel(nn.Module):
     def normalize(self, feats: Tensor) -> Tensor:
         return (feats - self.feat_mean) / self.feat_std
 
-    def features(self, wave: Tensor) -> Tensor:
-        """Waveforms [B, samples] -> normalized MFCC [B, frames, cepstra]."""
-        return self.normalize(self.frontend(wave))
+    def features(self, wave: Tensor, dtype: torch.dtype | None = None) -> Tensor:
+        """Waveforms [B, samples] -> normalized MFCC [B, frames, cepstra] (front end in
+        float64 unless `dtype` says otherwise; training uses float32)."""
+        return self.normalize(self.frontend(wave, dtype))
 
     @torch.no_grad()
     def set_normalization(self, mean: Tensor, std: Tensor) -> None:
@@ -140,8 +142,7 @@ class KwsModel(nn.Module):
             w_ih, w_hh, _, _ = layer.weights
             enc += w_ih.numel() + w_hh.numel()
         cls = self.classifier.weight.numel()
-        c = mfcc_constants(self.feature_cfg)
-        front = sum(c[k].numel() for k in ("dft", "mel", "dct"))
+        front = sum(c.numel() for c in mfcc_constants(self.feature_cfg).values())
         return {"model": enc + cls, "frontend": front, "total": enc + cls + front}
 
     def state_size(self) -> int:

@@ -21,6 +21,14 @@ class Family:
     cell: Callable                   # explicit step, see kws.models.cells
     fast: Callable[[int, int], nn.Module] | None  # torch.nn layer (input, hidden), or None
     summary: str
+    input_split: tuple[int, ...] = (1,)  # parts of the input projection the cell takes,
+    #                                      in multiples of the hidden size
+
+    def split_input(self, gx, hidden: int) -> tuple:
+        """The input projection cut into the parts the cell takes (along the last axis)."""
+        if len(self.input_split) == 1:
+            return (gx,)
+        return tuple(gx.split([n * hidden for n in self.input_split], dim=-1))
 
 
 FAMILIES: dict[str, Family] = {}
@@ -41,9 +49,9 @@ register(Family("lstm", 4, ("h", "c"), lstm_cell,
                 lambda i, h: nn.LSTM(i, h, batch_first=True), "LSTM"))
 register(Family("gru", 3, ("h",), gru_cell,
                 lambda i, h: nn.GRU(i, h, batch_first=True),
-                "GRU, reset after the recurrent product (cuDNN)"))
+                "GRU, reset after the recurrent product (cuDNN)", (2, 1)))
 register(Family("gru_cho", 3, ("h",), gru_cho_cell, None,
-                "GRU, reset before the recurrent product (Cho et al. 2014)"))
+                "GRU, reset before the recurrent product (Cho et al. 2014)", (2, 1)))
 
 
 def get_family(name: str) -> Family:

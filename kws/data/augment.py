@@ -1,0 +1,169 @@
+"""Training-time augmentation, batched on the training device (GPU when there is one).
+
+Clean clips come from the waveform cache; everything random here is drawn from one
+`torch.Generator` seeded per step, for the whole global batch, so a run is reproducible,
+resumable mid-epoch, and identical whether one process or several (DDP) train on it.
+
+Per example, in order: speed perturbation and time shift (one resampling gather), gain,
+reverberation (a synthetic room impulse response) and band-limiting (microphone colouring)
+in one FFT, a context prefix (the tail of another clip, so the recurrent state is not fresh
+when the keyword starts, as on a stream), background noise at a random SNR, clipping at full
+scale. Features get SpecAugment masks afterwards (`spec_mask`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from kws.config import AugmentConfig
+
+
+@dataclass
+class Composite:
+    """An augmented batch: audio [B, context + clip] and each example's context label
+    (-1 when it has none), so the loss can leave the context's keyword alone."""
+
+    audio: Tensor
+    context_label: Tensor
+
+
+def _uniform(g: torch.Generator, n: int, lo: float, hi: float, device) -> Tensor:
+    return lo + (hi - lo) * torch.rand(n, generator=g, device=device)
+
+
+def _chance(g: torch.Generator, n: int, p: float, device) -> Tensor:
+    return torch.rand(n, generator=g, device=device) < p
+
+
+def speed_and_shift(x: Tensor, speed: Tensor, shift: Tensor) -> Tensor:
+    """Resample each row by its speed factor about the clip centre (linear interpolation;
+    tempo and pitch change together, like Kaldi's speed perturbation) and shift it by
+    `shift` samples; samples from outside the clip are zeros. Length is kept."""
+    length = x.shape[-1]
+    j = torch.arange(length, device=x.device, dtype=torch.float32)
+    centre = (length - 1) / 2
+    pos = centre + (j[None] - centre) * speed[:, None] - shift[:, None]
+    i0 = torch.floor(pos)
+    frac = pos - i0
+    i0 = i0.long()
+    out = torch.zeros_like(x)
+    for k, w in ((0, 1 - frac), (1, frac)):
+        idx = i0 + k
+        valid = (idx >= 0) & (idx < length)
+        out += torch.gather(x, 1, idx.clamp(0, length - 1)) * w * valid
+    return out
+
+
+def room_and_mic(x: Tensor, reverb: Tensor, band: Tensor, g: torch.Generator,
+                 sample_rate: int) -> Tensor:
+    """Convolve rows flagged in `reverb` with a synthetic room impulse response
+    (exponentially decaying noise, RT60 0.2-0.9 s, random direct-to-reverberant ratio) and
+    colour rows flagged in `band` with a random band-pass (high-pass 50-400 Hz, low-pass
+    2.5-7.5 kHz, 2nd-4th order), both in one FFT; level is kept."""
+    rows = torch.nonzero(reverb | band).flatten()
+    if rows.numel() == 0:
+        return x
+    n, length, device = rows.numel(), x.shape[-1], x.device
+    rir_len = int(0.5 * sample_rate)
+    nfft = 1 << math.ceil(math.log2(length + rir_len))
+    t = torch.arange(rir_len, device=device) / sample_rate
+    rt60 = _uniform(g, n, 0.2, 0.9, device)
+    tail = torch.randn(n, rir_len, generator=g, device=device)
+    tail = tail * torch.exp(-6.9 * t[None] / rt60[:, None])
+    drr_db = _uniform(g, n, -3.0, 12.0, device)  # direct energy over tail energy
+    tail = tail / tail.norm(dim=1, keepdim=True) * 10 ** (-drr_db[:, None] / 20)
+    tail[:, 0] = 1.0
+    rir = torch.where(reverb[rows][:, None], tail, torch.zeros_like(tail))
+    rir[:, 0] = 1.0
+    spec = torch.fft.rfft(x[rows], nfft) * torch.fft.rfft(rir, nfft)
+    freqs = torch.fft.rfftfreq(nfft, 1 / sample_rate).to(device)
+    hp = _uniform(g, n, 50.0, 400.0, device)[:, None]
+    lp = _uniform(g, n, 2500.0, 7500.0, device)[:, None]
+    order = torch.randint(2, 5, (n, 1), generator=g, device=device).float()
+    f = freqs[None].clamp(min=1.0)
+    mask = 1 / torch.sqrt(1 + (f / lp) ** (2 * order)) / torch.sqrt(1 + (hp / f) ** (2 * order))
+    mask = torch.where(band[rows][:, None], mask, torch.ones_like(mask))
+    y = torch.fft.irfft(spec * mask, nfft)[:, :length]
+    power_in = x[rows].pow(2).mean(dim=1, keepdim=True)
+    power_out = y.pow(2).mean(dim=1, keepdim=True).clamp(min=1e-12)
+    out = x.clone()
+    out[rows] = y * torch.sqrt(power_in / power_out)
+    return out
+
+
+def mix_noise(x: Tensor, region: slice, noise_bank: Tensor, apply: Tensor, snr_db: Tensor,
+              g: torch.Generator) -> Tensor:
+    """Add a random segment of `noise_bank` to rows flagged in `apply`, scaled to `snr_db`
+    against the signal power inside `region` (the clip, not the context)."""
+    if noise_bank.numel() <= x.shape[-1] or not bool(apply.any()):
+        return x
+    b, length = x.shape
+    start = torch.randint(0, noise_bank.numel() - length, (b,), generator=g,
+                          device=x.device)
+    seg = noise_bank[start[:, None] + torch.arange(length, device=x.device)[None]]
+    p_sig = x[:, region].pow(2).mean(dim=1).clamp(min=1e-8)
+    p_noise = seg.pow(2).mean(dim=1).clamp(min=1e-10)
+    scale = torch.sqrt(p_sig / (p_noise * 10 ** (snr_db / 10)))
+    return x + seg * (scale * apply)[:, None]
+
+
+def augment_batch(clips: Tensor, labels: Tensor, pool: Tensor, pool_labels: Tensor,
+                  noise_bank: Tensor, cfg: AugmentConfig, context_samples: int,
+                  sample_rate: int, g: torch.Generator) -> Composite:
+    """clips [B, L] float in [-1, 1] -> augmented composites [B, context + L].
+
+    `pool` ([N, L]) is where context prefixes come from (the training clips)."""
+    b, length = clips.shape
+    device = clips.device
+    x = clips
+    lo, hi = cfg.speed
+    if hi > lo or cfg.shift_ms > 0:
+        speed = _uniform(g, b, lo, hi, device)
+        max_shift = cfg.shift_ms * sample_rate / 1000
+        shift = _uniform(g, b, -max_shift, max_shift, device)
+        x = speed_and_shift(x, speed, shift)
+    gain = 10 ** (_uniform(g, b, *cfg.gain_db, device) / 20)
+    x = x * gain[:, None]
+    x = room_and_mic(x, _chance(g, b, cfg.reverb_prob, device),
+                     _chance(g, b, cfg.bandlimit_prob, device), g, sample_rate)
+    context_label = torch.full((b,), -1, dtype=torch.long, device=device)
+    if context_samples > 0:
+        use = _chance(g, b, cfg.context_prob, device)
+        pick = torch.randint(0, pool.shape[0], (b,), generator=g, device=device)
+        take = (torch.rand(b, generator=g, device=device) * context_samples).long()
+        ctx = pool[pick][:, length - context_samples:].float() / 32768.0 \
+            if pool.dtype == torch.int16 else pool[pick][:, length - context_samples:]
+        ctx = ctx * (10 ** (_uniform(g, b, *cfg.gain_db, device) / 20))[:, None]
+        # keep only the last `take` samples of the context tail; the rest is silence
+        pos = torch.arange(context_samples, device=device)[None]
+        ctx = ctx * ((pos >= context_samples - take[:, None]) & use[:, None])
+        x = torch.cat([ctx, x], dim=1)
+        context_label = torch.where(use & (take > 0), pool_labels[pick], context_label)
+    snr = _uniform(g, b, *cfg.snr_db, device)
+    x = mix_noise(x, slice(context_samples, None), noise_bank,
+                  _chance(g, b, cfg.noise_prob, device), snr, g)
+    return Composite(x.clamp(-1.0, 1.0), context_label)
+
+
+def spec_mask(shape: tuple[int, int, int], cfg: AugmentConfig, g: torch.Generator,
+              device: torch.device | str) -> Tensor:
+    """SpecAugment keep-mask [B, T, C] for normalized features (masked cells become 0, the
+    mean): `time_masks` bands of up to `time_mask_frames` frames, `freq_masks` bands of up
+    to `freq_mask_bins` cepstra."""
+    b, t, c = shape
+    keep = torch.ones(b, t, c, device=device, dtype=torch.bool)
+    for count, width, size, axis in ((cfg.time_masks, cfg.time_mask_frames, t, 1),
+                                     (cfg.freq_masks, cfg.freq_mask_bins, c, 2)):
+        if width <= 0:
+            continue
+        idx = torch.arange(size, device=device)[None]
+        for _ in range(count):
+            w = torch.randint(0, width + 1, (b, 1), generator=g, device=device)
+            start = (torch.rand(b, 1, generator=g, device=device) * (size - w + 1)).long()
+            hit = (idx >= start) & (idx < start + w)
+            keep &= ~(hit[:, :, None] if axis == 1 else hit[:, None, :])
+    return keep

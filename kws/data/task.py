@@ -1,0 +1,108 @@
+"""From a data config to what training needs: the label set, the decoded clips of each
+split, and the training noise bank."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kws.audio import load_audio
+from kws.config import DataConfig
+from kws.data.cache import WaveformCache, load_or_build
+from kws.data.corpora import read_corpus, with_task
+from kws.data.manifest import SILENCE, SPLITS, UNKNOWN, Row, order_labels
+from kws.data.noise import noise_files
+from kws.data.silence import SPLIT_SPANS, silence_rows
+from kws.errors import AudioError, KwsInputError
+
+
+@dataclass
+class TaskData:
+    labels: list[str]
+    splits: dict[str, WaveformCache]
+    noise: np.ndarray                        # float32 training noise bank
+    noise_paths: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def silence_index(self) -> int:
+        return self.labels.index(SILENCE) if SILENCE in self.labels else -1
+
+    def label_indices(self, split: str) -> np.ndarray:
+        index = {lab: i for i, lab in enumerate(self.labels)}
+        return np.array([index[r.label] for r in self.splits[split].rows], dtype=np.int64)
+
+
+def extra_rows(paths: list[str], labels: set[str]) -> list[Row]:
+    """Rows of extra corpora for training: a label of the task keeps its class, any other
+    word becomes `_unknown_` when the task has that class, and is dropped otherwise."""
+    out = []
+    for path in paths:
+        for r in read_corpus(path).rows:
+            if r.label in labels:
+                label = r.label
+            elif UNKNOWN in labels and r.label != SILENCE:
+                label = UNKNOWN
+            else:
+                continue
+            out.append(Row(r.path, label, r.speaker, "train", r.offset, r.duration))
+    return out
+
+
+def carve_validation(rows: list[Row]) -> list[Row]:
+    """Move every tenth speaker (sorted) of the training split to validation."""
+    speakers = sorted({r.speaker for r in rows if r.split == "train"})
+    held = set(speakers[::10])
+    return [Row(r.path, r.label, r.speaker, "validation", r.offset, r.duration)
+            if r.split == "train" and r.speaker in held else r for r in rows]
+
+
+def noise_bank(paths: list[str], sample_rate: int, max_seconds: float = 600.0) -> np.ndarray:
+    """The training span (first 80 %) of every noise file, concatenated."""
+    parts, total = [], 0
+    lo, hi = SPLIT_SPANS["train"]
+    for path in paths:
+        try:
+            audio = load_audio(path, sample_rate)
+        except AudioError:
+            continue
+        part = audio[int(lo * audio.size):int(hi * audio.size)]
+        parts.append(part)
+        total += part.size
+        if total >= max_seconds * sample_rate:
+            break
+    return np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
+
+
+def prepare_task(data: DataConfig, sample_rate: int, seed: int = 0, workers: int = 0,
+                 log: Callable[[str], None] = print) -> TaskData:
+    if not data.corpus:
+        raise KwsInputError("data.corpus: not set (a corpus folder or CSV manifest)")
+    corpus = read_corpus(data.corpus)
+    rows = with_task(corpus, data.task)
+    notes = [f"{corpus.layout} corpus {data.corpus}: {len(rows)} clips"]
+    if not any(r.split == "validation" for r in rows):
+        rows = carve_validation(rows)
+        notes.append("no validation split in the corpus: every tenth training speaker "
+                     "moved to validation")
+    task_labels = {r.label for r in rows}
+    extra = extra_rows(list(data.extra_train), task_labels)
+    if data.extra_train:
+        notes.append(f"extra training clips from {', '.join(data.extra_train)}: {len(extra)}")
+    noise = list(corpus.noise_files) + noise_files(list(data.noise))
+    sil = silence_rows(rows, noise, data.silence_fraction, data.clip_seconds, seed)
+    all_rows = rows + extra + sil
+    labels = order_labels({r.label for r in all_rows})
+    length = round(data.clip_seconds * sample_rate)
+    splits = {}
+    for split in SPLITS:
+        subset = [r for r in all_rows if r.split == split]
+        cache = load_or_build(subset, sample_rate, length, data.cache_dir, workers, log=log)
+        for row, reason in cache.bad:
+            notes.append(f"left out {row.path}: {reason}")
+        splits[split] = cache
+    if len(splits["train"].rows) == 0:
+        raise KwsInputError(f"data.corpus={data.corpus}: no readable training clips")
+    return TaskData(labels, splits, noise_bank(noise, sample_rate), noise, notes)

@@ -1,0 +1,1 @@
+"""Evaluation: clip accuracy and confusion, long-stream detection, false alarms, DET."""

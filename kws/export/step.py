@@ -1,0 +1,104 @@
+"""The model in step form: what a device runs once per chunk of N hops.
+
+    inputs : audio [B, N*hop] (float32 PCM, or int16 PCM), or features [B, N, cepstra]
+             fe_carry [B, window-hop]            (PCM inputs: the front end's carried samples)
+             state_<l>_h [B, hidden] (and state_<l>_c for the LSTM), per layer
+    outputs: posteriors [B, N, classes], fe_carry_out, state_<l>_h_out, ...
+
+It is the trained model's own code: the front end is kws.features.MfccStep, the recurrence is
+the registered family's explicit cell (kws.models.cells) unrolled over the N frames, with the
+input projection of the whole chunk done as one matrix product. Weights are stored
+pre-transposed so each product is a MatMul with a constant B, which onnxruntime's quantizer
+turns into an INT8 product for every family.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from kws.features.mfcc import MfccStep
+from kws.models import KwsModel
+
+INPUT_KINDS = ("pcm", "pcm16", "features")
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    name: str
+    output: str
+    size: int
+    kind: str  # "frontend" or "recurrent"
+
+
+def state_specs(model: KwsModel, input_kind: str) -> list[StateSpec]:
+    specs = []
+    if input_kind != "features":
+        cfg = model.feature_cfg
+        specs.append(StateSpec("fe_carry", "fe_carry_out", cfg.win_length - cfg.hop_length,
+                               "frontend"))
+    for i, layer in enumerate(model.layers):
+        for s in layer.family.states:
+            specs.append(StateSpec(f"state_{i}_{s}", f"state_{i}_{s}_out", layer.hidden,
+                                   "recurrent"))
+    return specs
+
+
+class StepModel(nn.Module):
+    """forward(input, *states) -> (posteriors, *new_states) for a chunk of `chunk` hops."""
+
+    def __init__(self, model: KwsModel, chunk: int, input_kind: str = "pcm") -> None:
+        super().__init__()
+        if input_kind not in INPUT_KINDS:
+            raise ValueError(f"input kind {input_kind!r}: expected one of {INPUT_KINDS}")
+        self.chunk = chunk
+        self.input_kind = input_kind
+        self.families = [layer.family for layer in model.layers]
+        self.hidden = [layer.hidden for layer in model.layers]
+        self.num_states = [len(layer.family.states) for layer in model.layers]
+        self.frontend = MfccStep(model.feature_cfg, dtype=torch.float32, generate=True) \
+            if input_kind != "features" else None
+        with torch.no_grad():
+            self.register_buffer("feat_mean", model.feat_mean.detach().clone().float())
+            self.register_buffer("feat_inv_std", (1.0 / model.feat_std.detach()).float())
+            for i, layer in enumerate(model.layers):
+                w_ih, w_hh, b_ih, b_hh = (p.detach().float() for p in layer.weights)
+                self.register_buffer(f"w_ih_{i}", w_ih.t().contiguous())
+                self.register_buffer(f"b_ih_{i}", b_ih.clone())
+                self.register_buffer(f"w_hh_{i}", w_hh.t().contiguous())
+                self.register_buffer(f"b_hh_{i}", b_hh.clone())
+            self.register_buffer("w_out", model.classifier.weight.detach().t().contiguous())
+            self.register_buffer("b_out", model.classifier.bias.detach().clone())
+
+    def forward(self, x: Tensor, *states: Tensor) -> tuple[Tensor, ...]:
+        new_states: list[Tensor] = []
+        if self.frontend is not None:
+            if self.input_kind == "pcm16":
+                x = x.to(torch.float32) * (1.0 / 32768.0)
+            feats, carry = self.frontend(x, states[0])
+            new_states.append(carry)
+            states = states[1:]
+        else:
+            feats = x
+        h = (feats - self.feat_mean) * self.feat_inv_std
+        pos = 0
+        for i, family in enumerate(self.families):
+            n = self.num_states[i]
+            state = tuple(states[pos:pos + n])
+            pos += n
+            gx = h @ getattr(self, f"w_ih_{i}") + getattr(self, f"b_ih_{i}")
+            w_hh, b_hh = getattr(self, f"w_hh_{i}"), getattr(self, f"b_hh_{i}")
+            # the cell's input parts, each cut into [B, 1, .] frames by one Split per part
+            # (few nodes: in the graph every operation costs); states keep that time axis
+            parts = [p.split(1, dim=1) for p in family.split_input(gx, self.hidden[i])]
+            state = tuple(s.unsqueeze(1) for s in state)
+            outs = []
+            for gx_t in zip(*parts, strict=True):
+                state = family.cell(gx_t, state, w_hh, b_hh)
+                outs.append(state[0])
+            h = torch.cat(outs, dim=1)
+            new_states.extend(s.squeeze(1) for s in state)
+        posteriors = torch.softmax(h @ self.w_out + self.b_out, dim=-1)
+        return (posteriors, *new_states)

@@ -1,0 +1,116 @@
+"""Decision logic, separate from the network: posteriors in, keyword detections out.
+
+Per frame, for every keyword (filler classes such as `_silence_` and `_unknown_` are never
+reported):
+1. smoothing: the posterior is averaged over the last `smoothing_ms` (a moving average).
+   Longer windows suppress one-frame spikes (fewer false alarms) but delay and lower the
+   peak of short keywords (more misses, more latency);
+2. threshold: a detection fires when the smoothed posterior reaches the keyword's
+   threshold. Higher thresholds trade misses for false alarms; `kws eval` picks the
+   threshold for a target false-alarm rate and export writes it into the bundle;
+3. refractory time: after a detection, nothing fires for `refractory_ms`, so one spoken
+   keyword gives one event. Too long a refractory time hides a keyword said twice quickly;
+4. optional state reset after a detection: the stream's recurrent state is cleared so the
+   next keyword starts from a fresh state; it costs nothing but forgets the context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class DecisionConfig:
+    thresholds: dict[str, float] = field(default_factory=dict)  # keyword -> threshold
+    smoothing_ms: float = 50.0
+    refractory_ms: float = 1000.0
+    reset_after_detection: bool = False
+    default_threshold: float = 0.5
+
+    @classmethod
+    def from_bundle(cls, decision: dict, thresholds: dict[str, float]) -> DecisionConfig:
+        def num(key: str, default: float) -> float:
+            v = decision.get(key, default)
+            return float(v) if isinstance(v, int | float) and not isinstance(v, bool) \
+                and v >= 0 else default
+
+        return cls(thresholds=dict(thresholds), smoothing_ms=num("smoothing_ms", 50.0),
+                   refractory_ms=num("refractory_ms", 1000.0),
+                   reset_after_detection=bool(decision.get("reset_after_detection", False)))
+
+
+@dataclass(frozen=True)
+class Detection:
+    keyword: str
+    score: float
+    time: float   # seconds from the start of the stream (end of the frame that fired)
+    frame: int
+
+    def as_dict(self) -> dict:
+        return {"keyword": self.keyword, "score": round(self.score, 4),
+                "time": round(self.time, 3), "frame": self.frame}
+
+
+class Decider:
+    """Keeps the smoothing window and refractory timer of one stream."""
+
+    def __init__(self, cfg: DecisionConfig, labels: list[str], hop_seconds: float,
+                 window_seconds: float) -> None:
+        self.cfg = cfg
+        self.labels = labels
+        self.keyword_idx = np.array([i for i, x in enumerate(labels) if not x.startswith("_")],
+                                    dtype=np.int64)
+        self.thresholds = np.array([cfg.thresholds.get(labels[i], cfg.default_threshold)
+                                    for i in self.keyword_idx], dtype=np.float32)
+        self.min_threshold = float(self.thresholds.min()) if len(self.thresholds) else 1.0
+        self.hop = hop_seconds
+        self.window = window_seconds
+        self.smooth = max(1, round(cfg.smoothing_ms / 1000 / hop_seconds))
+        self.refractory = round(cfg.refractory_ms / 1000 / hop_seconds)
+        self.reset()
+
+    def reset(self) -> None:
+        self.history = np.zeros((0, len(self.keyword_idx)), dtype=np.float32)
+        self.blocked_until = -1
+
+    def smoothed(self, posteriors: np.ndarray) -> np.ndarray:
+        """Moving average of the keyword posteriors, continuing the previous call's window."""
+        kw = posteriors[:, self.keyword_idx].astype(np.float32)
+        full = np.concatenate([self.history, kw])
+        csum = np.concatenate([np.zeros((1, kw.shape[1]), np.float64),
+                               np.cumsum(full, axis=0, dtype=np.float64)])
+        n = len(full)
+        ends = np.arange(len(self.history) + 1, n + 1)
+        starts = np.maximum(0, ends - self.smooth)
+        out = (csum[ends] - csum[starts]) / (ends - starts)[:, None]
+        self.history = full[-(self.smooth - 1):] if self.smooth > 1 else full[:0]
+        return out.astype(np.float32)
+
+    def update(self, posteriors: np.ndarray, first_frame: int) -> list[Detection]:
+        """posteriors [n, classes] of frames first_frame .. first_frame + n - 1."""
+        if len(posteriors) == 0 or len(self.keyword_idx) == 0:
+            return []
+        kw = posteriors[:, self.keyword_idx]
+        if kw.max() < self.min_threshold and \
+                (not len(self.history) or self.history.max() < self.min_threshold):
+            # nothing can reach a threshold (an average never exceeds its largest term):
+            # keep the window, skip the arithmetic - the common case on a quiet stream
+            keep = self.smooth - 1
+            self.history = np.concatenate([self.history, kw])[-keep:] if keep else \
+                self.history
+            return []
+        smoothed = self.smoothed(posteriors)
+        above = smoothed >= self.thresholds
+        events = []
+        for row in np.flatnonzero(above.any(axis=1)):
+            frame = first_frame + int(row)
+            if frame <= self.blocked_until:
+                continue
+            scores = np.where(above[row], smoothed[row], -1.0)
+            j = int(np.argmax(scores))
+            events.append(Detection(self.labels[int(self.keyword_idx[j])], float(scores[j]),
+                                    frame * self.hop + self.window, frame))
+            self.blocked_until = frame + self.refractory
+        return events

@@ -1,0 +1,253 @@
+"""The streaming detector: one onnxruntime session, many streams (numpy + onnxruntime only).
+
+The model is stateless and shared (as in sherpa-onnx); each `Stream` owns its state: the
+front end's carried samples, the recurrent state, the samples still short of a whole chunk,
+and its decision window. `feed` accepts any number of samples and runs the step graph on
+every whole chunk, so the result never depends on how audio is cut into pieces. Streams can
+also be stepped together in one batched call (`Detector.feed_many`), and onnxruntime sessions
+may be run from several threads at once, one stream per thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from kws.errors import KwsInputError
+from kws.runtime.bundle import Bundle, load_bundle
+from kws.runtime.decision import Decider, DecisionConfig, Detection
+
+
+def as_float_pcm(pcm: np.ndarray) -> np.ndarray:
+    """int16 or float samples -> float32 in [-1, 1]; refuses non-finite or 2-D input."""
+    a = np.asarray(pcm)
+    if a.ndim != 1:
+        raise KwsInputError(f"feed(): expected 1-D mono samples, got shape {a.shape}")
+    if a.dtype == np.int16:
+        return a.astype(np.float32) / 32768.0
+    if a.dtype.kind in "iu":
+        raise KwsInputError(f"feed(): integer samples must be int16, got {a.dtype}")
+    if a.dtype.kind != "f":
+        raise KwsInputError(f"feed(): expected int16 or float samples, got {a.dtype}")
+    a = a.astype(np.float32, copy=False)
+    if not np.isfinite(a).all():
+        raise KwsInputError("feed(): samples contain NaN or Inf")
+    return np.clip(a, -1.0, 1.0)
+
+
+class Detector:
+    """Loads a bundle (checksums verified), owns the session, creates streams."""
+
+    def __init__(self, bundle: str | Path | Bundle, threads: int | None = None,
+                 decision: DecisionConfig | None = None,
+                 thresholds: dict[str, float] | None = None) -> None:
+        self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+        b = self.bundle
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads if threads is not None else b.threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(b.model_path), so,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise KwsInputError(f"{b.model_path}: onnxruntime cannot load the model "
+                                f"({str(exc).splitlines()[0][:160]})") from None
+        names = {i.name for i in self.session.get_inputs()}
+        wanted = {b.input_name, *(s.name for s in b.states)}
+        if names != wanted:
+            raise KwsInputError(f"{b.model_path}: model inputs {sorted(names)} do not match "
+                                f"bundle.json {sorted(wanted)}")
+        self.output_names = [b.output_name, *(s.output for s in b.states)]
+        self.decision = decision or DecisionConfig.from_bundle(b.decision, b.thresholds)
+        if thresholds:
+            unknown = set(thresholds) - set(b.keywords)
+            if unknown:
+                raise KwsInputError(f"thresholds for unknown keyword(s) {sorted(unknown)}; "
+                                    f"the bundle knows {', '.join(b.keywords)}")
+            self.decision.thresholds.update(thresholds)
+        self.input_dtype = np.int16 if b.input_kind == "pcm16" else np.float32
+
+    @property
+    def labels(self) -> list[str]:
+        return self.bundle.labels
+
+    def stream(self) -> Stream:
+        return Stream(self)
+
+    def initial_states(self, batch: int) -> dict[str, np.ndarray]:
+        return {s.name: np.zeros((batch, s.size), np.float32) for s in self.bundle.states}
+
+    def run(self, chunk: np.ndarray, states: dict[str, np.ndarray],
+            observe: Callable[[dict], None] | None = None
+            ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """One step: chunk [B, chunk_samples] (or [B, chunk_hops, n_features]) and states
+        -> (posteriors [B, chunk_hops, classes], new states). `observe` sees each feed."""
+        b = self.bundle
+        feed = {b.input_name: self._input(chunk), **states}
+        if observe is not None:
+            observe(feed)
+        out = self.session.run(self.output_names, feed)
+        return out[0], {s.name: v for s, v in zip(b.states, out[1:], strict=True)}
+
+    def _input(self, chunk: np.ndarray) -> np.ndarray:
+        if self.input_dtype == np.int16:  # the graph divides by 32768: the exact inverse
+            return np.clip(np.round(chunk * 32768.0), -32768, 32767).astype(np.int16)
+        return chunk.astype(np.float32, copy=False)
+
+    def _step_round(self, streams: Sequence[Stream], frames: list[list[np.ndarray]],
+                    observe: Callable[[dict], None] | None = None) -> bool:
+        """Step every stream that holds a whole chunk, all in one batched call; append each
+        one's posteriors to its list in `frames`. False when none was ready."""
+        ready = [i for i, s in enumerate(streams) if s._has_chunk()]
+        if not ready:
+            return False
+        chunk = np.stack([streams[i]._take_chunk() for i in ready])
+        states = {name: np.concatenate([streams[i].states[name] for i in ready])
+                  for name in streams[ready[0]].states}
+        post, new = self.run(chunk, states, observe)
+        for j, i in enumerate(ready):
+            streams[i].states = {k: v[j:j + 1] for k, v in new.items()}
+            frames[i].append(post[j])
+        return True
+
+    def feed_many(self, streams: Sequence[Stream],
+                  pieces: Sequence[np.ndarray]) -> list[list[Detection]]:
+        """Feed each stream its piece, stepping all streams that have a whole chunk in one
+        batched session call per round. Same events as feeding each stream alone."""
+        for s in streams:
+            if s.detector is not self:
+                raise KwsInputError("feed_many(): every stream must come from this detector")
+        for s, p in zip(streams, pieces, strict=True):
+            s._accept(p)
+        frames: list[list[np.ndarray]] = [[] for _ in streams]
+        while self._step_round(streams, frames):
+            pass
+        return [s._decide(f) for s, f in zip(streams, frames, strict=True)]
+
+    def posteriors(self, clips: np.ndarray, batch: int = 256,
+                   observe: Callable[[dict], None] | None = None) -> np.ndarray:
+        """Whole clips [N, samples] (or [N, frames, n_features]) -> posteriors [N, frames,
+        classes], each clip streamed from a fresh state, the tail padded to a whole chunk
+        and the frames that the padding completed dropped."""
+        out = []
+        for lo in range(0, len(clips), batch):
+            part = np.asarray(clips[lo:lo + batch])
+            group = [self.stream() for _ in part]
+            for s, clip in zip(group, part, strict=True):
+                s._accept(clip)
+                s._pad_to_chunk()
+            frames: list[list[np.ndarray]] = [[] for _ in group]
+            while self._step_round(group, frames, observe):
+                pass
+            out.extend(np.concatenate(f)[:s.real_frames] for s, f in
+                       zip(group, frames, strict=True))
+        return np.stack(out) if out else np.zeros((0, 0, len(self.labels)), np.float32)
+
+
+class Stream:
+    """One audio stream: feed(pcm) -> detections; reset() to start over."""
+
+    def __init__(self, detector: Detector) -> None:
+        self.detector = detector
+        b = detector.bundle
+        self.decider = Decider(detector.decision, b.labels, b.frame_seconds,
+                               b.win_length / b.sample_rate)
+        self.reset()
+
+    def reset(self) -> None:
+        b = self.detector.bundle
+        self.states = self.detector.initial_states(1)
+        self.primed = b.input_kind == "features"
+        shape = (0, b.n_features) if b.input_kind == "features" else (0,)
+        self.pending = np.zeros(shape, np.float32)
+        self.frames_out = 0      # frames emitted so far
+        self.received = 0        # samples (or feature frames) received so far
+        self.decider.reset()
+
+    @property
+    def real_frames(self) -> int:
+        """Frames that lie entirely inside the samples received (what a batch MFCC gives)."""
+        b = self.detector.bundle
+        if b.input_kind == "features":
+            return self.received
+        return max(0, (self.received - b.win_length) // b.hop_length + 1)
+
+    # -- buffering ----------------------------------------------------------------------
+    def _accept(self, piece: np.ndarray) -> None:
+        b = self.detector.bundle
+        if b.input_kind == "features":
+            x = np.asarray(piece, dtype=np.float32).reshape(-1, b.n_features)
+        else:
+            x = as_float_pcm(piece)
+        self.received += len(x)
+        self.pending = np.concatenate([self.pending, x]) if len(self.pending) else x
+        if not self.primed and len(self.pending) >= b.carry_samples:
+            self.states["fe_carry"] = self.pending[None, :b.carry_samples].copy()
+            self.pending = self.pending[b.carry_samples:]
+            self.primed = True
+
+    def _has_chunk(self) -> bool:
+        b = self.detector.bundle
+        unit = b.chunk_hops if b.input_kind == "features" else b.chunk_samples
+        return self.primed and len(self.pending) >= unit
+
+    def _take_chunk(self) -> np.ndarray:
+        b = self.detector.bundle
+        unit = b.chunk_hops if b.input_kind == "features" else b.chunk_samples
+        chunk, self.pending = self.pending[:unit], self.pending[unit:]
+        return chunk
+
+    def _pad_to_chunk(self) -> None:
+        """Zero-pad the pending samples to a whole chunk (end of a finite signal)."""
+        b = self.detector.bundle
+        if not self.primed:
+            missing = b.carry_samples - len(self.pending)
+            self._accept(np.zeros(missing, np.float32))
+            self.received -= missing
+        unit = b.chunk_hops if b.input_kind == "features" else b.chunk_samples
+        extra = (-len(self.pending)) % unit
+        if extra:
+            pad = np.zeros((extra, *self.pending.shape[1:]), np.float32)
+            self.pending = np.concatenate([self.pending, pad])
+
+    def _decide(self, frames: list[np.ndarray]) -> list[Detection]:
+        if not frames:
+            return []
+        post = frames[0] if len(frames) == 1 else np.concatenate(frames)
+        self.last_posteriors = post
+        events = self.decider.update(post, self.frames_out)
+        self.frames_out += len(post)
+        if events and self.detector.decision.reset_after_detection:
+            for s in self.detector.bundle.states:
+                if s.kind == "recurrent":
+                    self.states[s.name] = np.zeros_like(self.states[s.name])
+        return events
+
+    # -- public -------------------------------------------------------------------------
+    def _run_pending(self) -> list[np.ndarray]:
+        frames = []
+        while self._has_chunk():
+            post, self.states = self.detector.run(self._take_chunk()[None], self.states)
+            frames.append(post[0])
+        return frames
+
+    def process(self, pcm: np.ndarray) -> np.ndarray:
+        """Feed samples; return the posteriors [n, classes] of the frames they completed,
+        without running the decision logic."""
+        self._accept(pcm)
+        frames = self._run_pending()
+        out = np.concatenate(frames) if frames else \
+            np.zeros((0, len(self.detector.labels)), np.float32)
+        self.frames_out += len(out)
+        return out
+
+    def feed(self, pcm: np.ndarray) -> list[Detection]:
+        """Feed any number of samples (int16 or float); return the detections they caused."""
+        self._accept(pcm)
+        return self._decide(self._run_pending())

@@ -1,0 +1,1 @@
+"""Training: the trainer, losses, checkpoints and the run directory."""

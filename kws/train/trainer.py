@@ -1,0 +1,440 @@
+"""The trainer: one YAML config in, one run directory out.
+
+Reproducible and resumable by construction: the data order of an epoch and all the
+augmentation and dropout randomness of a step are functions of (seed, epoch, step), so a run
+killed at any point and resumed from its last checkpoint ends with the same weights as a run
+that was never interrupted (on CPU, same thread count). Under `torchrun` it trains data
+parallel (DDP): every process draws the whole global batch's augmentation and takes its own
+slice, so N processes compute what one process computes with the same global batch.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from kws.atomic import atomic_write_json, atomic_write_text
+from kws.config import RunConfig, load_config, save_config, to_dict
+from kws.data.augment import augment_batch, spec_mask
+from kws.data.task import TaskData, prepare_task
+from kws.errors import KwsInputError
+from kws.eval.clips import clip_log_posteriors
+from kws.features.mfcc import num_frames
+from kws.models import KwsModel
+from kws.train.checkpoint import CheckpointStore, save_model
+from kws.train.loss import LOSSES, clip_predictions
+from kws.train.rundir import RunLock, has_run
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (a non-finite loss with nan_policy=stop)."""
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def dist_from_env() -> Dist:
+    return Dist(int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")),
+                int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def step_seed(seed: int, epoch: int, step: int) -> int:
+    return (seed * 1_000_003 + epoch * 100_003 + step * 7919 + 17) % (2**62)
+
+
+def pick_device(name: str, dist: Dist) -> torch.device:
+    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise KwsInputError("train.device=cuda: no CUDA device is available")
+        return torch.device("cuda", dist.local_rank % torch.cuda.device_count())
+    return torch.device("cpu")
+
+
+def make_schedule(opt: torch.optim.Optimizer, cfg, total_steps: int):
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=cfg.lr, total_steps=max(total_steps, 2),
+            pct_start=max(cfg.warmup, 1e-3), anneal_strategy="cos")
+    warm = max(1, int(cfg.warmup * total_steps))
+    if cfg.schedule == "cosine":
+        def factor(step: int) -> float:
+            if step < warm:
+                return (step + 1) / warm
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) /
+                                                     max(1, total_steps - warm))))
+    else:
+        def factor(step: int) -> float:
+            return min(1.0, (step + 1) / warm)
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def make_optimizer(params, cfg) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True,
+                           weight_decay=cfg.weight_decay)
+
+
+@torch.no_grad()
+def feature_statistics(model: KwsModel, clips: np.ndarray, device: torch.device,
+                       max_clips: int = 2000) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and standard deviation of the clean training features (float64 sums)."""
+    step = max(1, len(clips) // max_clips)
+    total = torch.zeros(model.feature_cfg.n_cepstra, dtype=torch.float64)
+    sq = torch.zeros_like(total)
+    n = 0
+    picks = np.arange(0, len(clips), step)
+    for lo in range(0, len(picks), 256):
+        wave = torch.from_numpy(np.asarray(clips[picks[lo:lo + 256]])).float() / 32768.0
+        feats = model.frontend(wave.to(device)).double().cpu().reshape(-1, total.numel())
+        total += feats.sum(0)
+        sq += (feats ** 2).sum(0)
+        n += feats.shape[0]
+    mean = total / n
+    std = torch.sqrt(torch.clamp(sq / n - mean ** 2, min=1e-12))
+    return mean.float(), std.float()
+
+
+def clip_metrics(logp: np.ndarray, labels: np.ndarray, loss: str, silence: int) -> dict:
+    """Loss and accuracy of clips (logp [N, T, K] over the clip frames)."""
+    if len(labels) == 0:
+        return {"loss": float("nan"), "accuracy": float("nan"), "clips": 0}
+    with torch.no_grad():
+        value = LOSSES[loss](torch.from_numpy(logp), torch.from_numpy(labels), silence).item()
+    pred = clip_predictions(np.exp(logp), loss, silence)
+    return {"loss": value, "accuracy": float((pred == labels).mean()), "clips": len(labels)}
+
+
+def plot_curves(history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kws.atomic import atomic_write
+
+    epochs = [h["epoch"] for h in history]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    axes[0].plot(epochs, [h["train_loss"] for h in history], label="train")
+    axes[0].plot(epochs, [h["val_loss"] for h in history], label="validation")
+    axes[0].set_title("loss")
+    axes[1].plot(epochs, [100 * h["train_accuracy"] for h in history], label="train")
+    axes[1].plot(epochs, [100 * h["val_accuracy"] for h in history], label="validation")
+    axes[1].set_title("clip accuracy (%)")
+    axes[2].plot(epochs, [h["lr"] for h in history])
+    axes[2].set_title("learning rate (end of epoch)")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    axes[1].legend()
+    fig.tight_layout()
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=90))
+    plt.close(fig)
+
+
+class Trainer:
+    def __init__(self, cfg: RunConfig, run_dir: str | Path, log: Callable[[str], None] = print,
+                 progress: bool = True) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.dist = dist_from_env()
+        self.log = log if self.dist.main else (lambda *_: None)
+        self.progress = progress and self.dist.main
+
+    # -- setup ------------------------------------------------------------------------
+    def _setup(self) -> None:
+        cfg, dist = self.cfg, self.dist
+        self.device = pick_device(cfg.train.device, dist)
+        if dist.world > 1 and not torch.distributed.is_initialized():
+            backend = "nccl" if self.device.type == "cuda" else "gloo"
+            torch.distributed.init_process_group(backend)
+        torch.manual_seed(cfg.train.seed)
+        sr = cfg.features.sample_rate
+        self.data: TaskData = prepare_task(cfg.data, sr, cfg.train.seed, cfg.train.workers,
+                                           log=self.log)
+        for note in self.data.notes:
+            self.log(note)
+        self.model = KwsModel(cfg.features, cfg.model, self.data.labels).to(self.device)
+        train = self.data.splits["train"]
+        mean, std = feature_statistics(self.model, train.clips, self.device)
+        self.model.set_normalization(mean.to(self.device), std.to(self.device))
+        self.train_clips = torch.from_numpy(np.asarray(train.clips)).to(self.device)
+        self.train_labels = torch.from_numpy(self.data.label_indices("train")).to(self.device)
+        self.noise = torch.from_numpy(self.data.noise).to(self.device)
+        hop = cfg.features.hop_length
+        self.context = round(cfg.augment.context_ms * sr / 1000 / hop) * hop \
+            if cfg.augment.context_prob > 0 else 0
+        self.clip_frames = num_frames(self.train_clips.shape[1], cfg.features)
+        if cfg.train.batch_size % dist.world:
+            raise KwsInputError(f"train.batch_size={cfg.train.batch_size}: must be divisible "
+                                f"by the number of processes ({dist.world})")
+        self.steps_per_epoch = max(1, len(self.train_clips) // cfg.train.batch_size)
+        total = self.steps_per_epoch * cfg.train.epochs
+        if cfg.train.max_steps:
+            total = min(total, cfg.train.max_steps)
+        self.total_steps = total
+        self.net: nn.Module = self.model
+        if dist.world > 1:
+            self.net = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda"
+                else None)
+        self.opt = make_optimizer(self.model.parameters(), cfg.train)
+        self.sched = make_schedule(self.opt, cfg.train, total)
+        self.amp = cfg.train.amp and self.device.type == "cuda"
+        self.amp_dtype = torch.float16 if cfg.train.amp_dtype == "float16" else torch.bfloat16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and
+                                           self.amp_dtype == torch.float16)
+        self.loss_fn = LOSSES[cfg.train.loss]
+        self.store = CheckpointStore(self.run_dir / "ckpt")
+
+    # -- state ------------------------------------------------------------------------
+    def _state(self, epoch: int, step: int, acc: dict) -> dict:
+        return {"model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+                "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+                "scaler": self.scaler.state_dict(), "epoch": epoch, "step": step,
+                "global_step": self.global_step, "history": self.history, "best": self.best,
+                "stale_epochs": self.stale_epochs, "acc": acc,
+                "config": to_dict(self.cfg), "labels": self.data.labels}
+
+    def _restore(self, state: dict) -> tuple[int, int, dict]:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.global_step = int(state["global_step"])
+        self.history = list(state["history"])
+        self.best = dict(state["best"])
+        self.stale_epochs = int(state["stale_epochs"])
+        return int(state["epoch"]), int(state["step"]), dict(state["acc"])
+
+    # -- one step ---------------------------------------------------------------------
+    def _train_step(self, idx: np.ndarray, seed: int) -> tuple[float, int, int]:
+        cfg, dist = self.cfg, self.dist
+        torch.manual_seed(seed)  # dropout
+        g = torch.Generator(device=self.device)
+        g.manual_seed(seed)
+        index = torch.from_numpy(idx).to(self.device)
+        clips = self.train_clips[index].float() / 32768.0
+        labels = self.train_labels[index]
+        comp = augment_batch(clips, labels, self.train_clips, self.train_labels, self.noise,
+                             cfg.augment, self.context, cfg.features.sample_rate, g)
+        per = len(idx) // dist.world
+        mine = slice(dist.rank * per, (dist.rank + 1) * per)
+        feats = self.model.features(comp.audio[mine], torch.float32)
+        mask = spec_mask((len(idx), feats.shape[1], feats.shape[2]), cfg.augment, g,
+                         self.device)
+        feats = feats * mask[mine]
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+            logits, _ = self.net(feats)
+        logits = logits[:, -self.clip_frames:].float()
+        loss = self.loss_fn(logits, labels[mine], self.data.silence_index,
+                            cfg.train.label_smoothing, comp.context_label[mine])
+        if not torch.isfinite(loss):
+            if cfg.train.nan_policy == "stop":
+                raise TrainingError(
+                    f"loss is {loss.item()} at step {self.global_step}: training diverged; "
+                    "lower train.lr, keep train.grad_clip on, or set train.nan_policy=skip")
+            self.skipped += 1
+            self.opt.zero_grad(set_to_none=True)
+            return float("nan"), 0, 0
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.opt)
+        if cfg.train.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.train.grad_clip)
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        self.sched.step()
+        pred = clip_predictions(torch.softmax(logits.detach(), -1).cpu().numpy(),
+                                cfg.train.loss, self.data.silence_index)
+        correct = int((pred == labels[mine].cpu().numpy()).sum())
+        return float(loss.item()), correct, per
+
+    def _epoch_order(self, epoch: int) -> np.ndarray:
+        rng = np.random.default_rng([self.cfg.train.seed, epoch])
+        n = len(self.train_clips)
+        if not self.cfg.data.balance:
+            return rng.permutation(n)
+        labels = self.train_labels.cpu().numpy()
+        counts = np.bincount(labels, minlength=len(self.data.labels)).astype(np.float64)
+        weights = 1.0 / counts[labels]
+        return rng.choice(n, size=n, replace=True, p=weights / weights.sum())
+
+    def validate(self) -> dict:
+        val = self.data.splits["validation"]
+        logp = clip_log_posteriors(self.model, val.clips, self.device,
+                                   batch_size=2 * self.cfg.train.batch_size)
+        return clip_metrics(logp, self.data.label_indices("validation"),
+                            self.cfg.train.loss, self.data.silence_index)
+
+    # -- the run ----------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> dict:
+        lock = RunLock(self.run_dir) if self.dist.main else None
+        if lock:
+            lock.__enter__()
+        try:
+            return self._fit(resume)
+        finally:
+            if lock:
+                lock.__exit__()
+            if self.dist.world > 1 and torch.distributed.is_initialized():
+                torch.distributed.destroy_process_group()
+
+    def _fit(self, resume: bool) -> dict:
+        cfg = self.cfg
+        if self.dist.main and not resume and has_run(self.run_dir):
+            raise KwsInputError(f"{self.run_dir}: already holds a run; use --resume to "
+                                "continue it or choose another --out")
+        if self.dist.main:
+            save_config(cfg, self.run_dir / "config.yaml")
+        t_start = time.perf_counter()
+        self._setup()
+        self.global_step, self.history, self.stale_epochs, self.skipped = 0, [], 0, 0
+        self.best = {"accuracy": -1.0, "loss": float("inf"), "epoch": 0}
+        epoch, step, acc = 0, 0, {"loss": 0.0, "correct": 0, "n": 0, "seconds": 0.0}
+        if resume:
+            state = self.store.load_latest(self.log)
+            if state is None:
+                self.log("no usable checkpoint: starting from the beginning")
+            else:
+                epoch, step, acc = self._restore(state)
+                self.log(f"resumed at epoch {epoch + 1}, step {step} "
+                         f"(global step {self.global_step})")
+        m = self.model
+        self.log(f"model {cfg.model.family} {cfg.model.layers}x{cfg.model.hidden}: "
+                 f"{m.num_params():,} parameters, {m.macs_per_frame()['model']:,} MACs/frame; "
+                 f"{len(self.data.labels)} classes; {len(self.train_clips)} training clips; "
+                 f"device {self.device}{' (AMP ' + cfg.train.amp_dtype + ')' if self.amp else ''}"
+                 f"{f'; {self.dist.world} processes' if self.dist.world > 1 else ''}")
+        stop = False
+        while epoch < cfg.train.epochs and not stop:
+            order = self._epoch_order(epoch)
+            bar = None
+            if self.progress:
+                from tqdm import tqdm
+
+                bar = tqdm(total=self.steps_per_epoch, initial=step, leave=False,
+                           desc=f"epoch {epoch + 1}/{cfg.train.epochs}", unit="step",
+                           mininterval=1.0, dynamic_ncols=True)
+            while step < self.steps_per_epoch:
+                if cfg.train.max_steps and self.global_step >= cfg.train.max_steps:
+                    stop = True
+                    break
+                t0 = time.perf_counter()
+                idx = order[step * cfg.train.batch_size:(step + 1) * cfg.train.batch_size]
+                loss, correct, n = self._train_step(idx, step_seed(cfg.train.seed, epoch, step))
+                if n:
+                    acc["loss"] += loss * n
+                    acc["correct"] += correct
+                    acc["n"] += n
+                acc["seconds"] += time.perf_counter() - t0
+                step += 1
+                self.global_step += 1
+                if bar is not None:
+                    bar.update(1)
+                    rate = acc["n"] * self.dist.world / max(acc["seconds"], 1e-9)
+                    bar.set_postfix(loss=f"{acc['loss'] / max(acc['n'], 1):.3f}",
+                                    acc=f"{100 * acc['correct'] / max(acc['n'], 1):.1f}%",
+                                    clips_s=f"{rate:.0f}")
+                if self.dist.main and self.global_step % cfg.train.checkpoint_every == 0 \
+                        and step < self.steps_per_epoch:
+                    self.store.save(self._state(epoch, step, acc), self.global_step)
+            if bar is not None:
+                bar.close()
+            stop = self._end_epoch(epoch, acc) or stop
+            epoch, step = epoch + 1, 0
+            acc = {"loss": 0.0, "correct": 0, "n": 0, "seconds": 0.0}
+            if self.dist.main:
+                self.store.save(self._state(epoch, step, acc), self.global_step)
+        return self._finish(time.perf_counter() - t_start)
+
+    def _end_epoch(self, epoch: int, acc: dict) -> bool:
+        cfg = self.cfg
+        val = self.validate()
+        clips_per_s = acc["n"] * self.dist.world / max(acc["seconds"], 1e-9)
+        record = {"epoch": epoch + 1, "step": self.global_step,
+                  "train_loss": acc["loss"] / max(acc["n"], 1),
+                  "train_accuracy": acc["correct"] / max(acc["n"], 1),
+                  "val_loss": val["loss"], "val_accuracy": val["accuracy"],
+                  "lr": float(self.opt.param_groups[0]["lr"]),
+                  "clips_per_second": clips_per_s, "skipped_batches": self.skipped}
+        improved = (val["accuracy"], -val["loss"]) > (self.best["accuracy"], -self.best["loss"])
+        if improved:
+            self.best = {"accuracy": val["accuracy"], "loss": val["loss"], "epoch": epoch + 1}
+            self.stale_epochs = 0
+            if self.dist.main:
+                save_model(self.run_dir / "best.pt", self.model, cfg,
+                           {"epoch": epoch + 1, "val_accuracy": val["accuracy"]})
+        else:
+            self.stale_epochs += 1
+        record["best"] = improved
+        self.history.append(record)
+        if self.dist.main:
+            atomic_write_text(self.run_dir / "metrics.jsonl",
+                              "".join(_json_line(h) for h in self.history))
+            plot_curves(self.history, self.run_dir / "curves.png")
+        self.log(f"epoch {epoch + 1}/{cfg.train.epochs}: train loss {record['train_loss']:.3f} "
+                 f"acc {100 * record['train_accuracy']:.1f}% | val loss {val['loss']:.3f} "
+                 f"acc {100 * val['accuracy']:.2f}% | {clips_per_s:.0f} clips/s | "
+                 f"lr {record['lr']:.2e}{' | best' if improved else ''}")
+        return bool(cfg.train.patience and self.stale_epochs >= cfg.train.patience)
+
+    def _finish(self, seconds: float) -> dict:
+        from kws.train.checkpoint import load_model
+
+        summary = {"run": str(self.run_dir), "labels": self.data.labels,
+                   "best_epoch": self.best["epoch"], "val_accuracy": self.best["accuracy"],
+                   "val_loss": self.best["loss"], "epochs_run": len(self.history),
+                   "steps": self.global_step, "seconds": round(seconds, 1),
+                   "params": self.model.num_params(),
+                   "macs_per_frame": self.model.macs_per_frame(),
+                   "device": str(self.device),
+                   "clips_per_second": float(np.median([h["clips_per_second"]
+                                                        for h in self.history]))
+                   if self.history else 0.0}
+        if self.dist.main:
+            best, _, _ = load_model(self.run_dir / "best.pt")
+            save_model(self.run_dir / "model.pt", best, self.cfg,
+                       {"epoch": self.best["epoch"], "val_accuracy": self.best["accuracy"]})
+            atomic_write_json(self.run_dir / "summary.json", summary)
+            self.log(f"best validation accuracy {100 * self.best['accuracy']:.2f}% at epoch "
+                     f"{self.best['epoch']}; model: {self.run_dir / 'model.pt'}")
+        return summary
+
+
+def _json_line(obj: dict) -> str:
+    import json
+
+    return json.dumps(obj) + "\n"
+
+
+def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False,
+          log: Callable[[str], None] = print, progress: bool = True) -> dict:
+    return Trainer(cfg, run_dir, log, progress).fit(resume)
+
+
+def resume_config(run_dir: str | Path) -> RunConfig:
+    """The config saved in a run directory (what --resume continues)."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise KwsInputError(f"{run_dir}: no config.yaml to resume from")
+    return load_config(path)

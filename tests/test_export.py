@@ -1,0 +1,138 @@
+"""Export: step graph for every family, INT8 covering the recurrent weights, verification
+that refuses to write a bad bundle, checksums."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from kws.errors import BundleError
+from kws.export.bundle import ExportCheckFailed, ExportOptions, export_bundle
+from kws.export.quantize import float_weight_matrices
+from kws.export.targets import load_target
+from kws.runtime import Detector, load_bundle
+from tests.conftest import random_run
+
+QUIET = {"log": lambda *_: None}
+FAST = {"verify_clips": 8, "accuracy_clips": 40, "calibration_clips": 32}
+
+
+SLOW = pytest.mark.slow
+
+
+@pytest.mark.parametrize("family,layers", [
+    ("gru", 2), ("lstm", 1), ("rnn", 1),
+    pytest.param("rnn", 2, marks=SLOW), pytest.param("lstm", 2, marks=SLOW),
+    pytest.param("rnn_relu", 1, marks=SLOW), pytest.param("gru_cho", 2, marks=SLOW),
+    pytest.param("gru", 3, marks=SLOW),
+])
+def test_export_every_family_float_and_int8(tiny_corpus, tmp_path, family, layers):
+    run = random_run(tiny_corpus, tmp_path / "run", family, hidden=16, layers=layers)
+    for quant in ("none", "dynamic"):
+        out = tmp_path / f"bundle_{quant}"
+        meta = export_bundle(run, out, ExportOptions(quantize=quant, chunk_hops=3,
+                                                      max_int8_drop=100.0, **FAST), **QUIET)
+        checks = meta["verification"]
+        assert checks["float_vs_pytorch_max_abs_diff"] <= 1e-4
+        assert checks["chunk_vs_one_hop_max_abs_diff"] <= 1e-5
+        assert checks["feed_size_max_abs_diff"] == 0.0
+        bundle = load_bundle(out)
+        model = onnx.load(str(bundle.model_path))
+        if quant == "dynamic":
+            # the graph walk: no recurrent (or classifier) weight matrix is left in float
+            assert float_weight_matrices(model) == []
+            ops = {n.op_type for n in model.graph.node}
+            assert "MatMulInteger" in ops or "DynamicQuantizeMatMul" in ops
+        else:
+            assert len(float_weight_matrices(model)) == 2 * layers + 1
+        names = [s["name"] for s in meta["states"]]
+        expected = 1 + layers * (2 if family == "lstm" else 1)
+        assert len(names) == expected and names[0] == "fe_carry"
+
+
+def test_export_static_qdq_quantizes_every_weight(tiny_run, tmp_path):
+    meta = export_bundle(tiny_run, tmp_path / "b", ExportOptions(
+        quantize="static", chunk_hops=4, max_int8_drop=100.0, **FAST), **QUIET)
+    model = onnx.load(str(tmp_path / "b" / meta["model"]["file"]))
+    assert float_weight_matrices(model) == []
+    assert "DequantizeLinear" in {n.op_type for n in model.graph.node}
+
+
+def test_export_int8_size_at_most_30_percent_for_gru128(tiny_corpus, tmp_path):
+    run = random_run(tiny_corpus, tmp_path / "run", "gru", hidden=128, layers=2)
+    meta = export_bundle(run, tmp_path / "b", ExportOptions(
+        quantize="dynamic", max_int8_drop=100.0, **FAST), **QUIET)
+    ratio = meta["verification"]["int8_size_ratio"]
+    assert ratio <= 0.30, ratio
+
+
+def test_export_refuses_to_write_when_a_check_fails(tiny_run, tmp_path):
+    out = tmp_path / "never"
+    with pytest.raises(ExportCheckFailed, match="INT8 accuracy drop"):
+        export_bundle(tiny_run, out, ExportOptions(quantize="dynamic", chunk_hops=2,
+                                                   max_int8_drop=-1.0, **FAST), **QUIET)
+    assert not out.exists()
+    from kws.cli import main
+
+    assert main(["export", str(tiny_run), "--out", str(out), "--quantize", "dynamic",
+                 "--max-int8-drop", "-1", "--chunk-hops", "2", "--accuracy-clips", "20"]) == 1
+    assert not out.exists()
+
+
+def test_export_bundle_with_altered_model_is_refused(tiny_run, tmp_path):
+    out = tmp_path / "b"
+    export_bundle(tiny_run, out, ExportOptions(quantize="none", chunk_hops=2, **FAST), **QUIET)
+    load_bundle(out)
+    model = out / "model.onnx"
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="checksum mismatch"):
+        load_bundle(out)
+    with pytest.raises(BundleError, match="checksum mismatch"):
+        Detector(out)
+
+
+def test_export_target_profile_and_ort_format(tiny_run, tmp_path):
+    target = load_target("raspberry-pi")
+    assert target.quantize == "dynamic" and target.ort_format
+    opts = ExportOptions.from_target(target, max_int8_drop=100.0, **FAST)
+    meta = export_bundle(tiny_run, tmp_path / "b", opts, **QUIET)
+    assert meta["input"]["kind"] == "pcm16" and meta["input"]["dtype"] == "int16"
+    ort_file = tmp_path / "b" / meta["ort_model"]["file"]
+    sess = ort.InferenceSession(str(ort_file), providers=["CPUExecutionProvider"])
+    assert {i.name for i in sess.get_inputs()} >= {"audio", "fe_carry"}
+    det = Detector(tmp_path / "b")
+    x = (0.1 * np.random.default_rng(0).standard_normal(8000)).astype(np.float32)
+    assert det.stream().process(x).shape[1] == len(meta["labels"])
+
+
+def test_export_bundle_json_describes_everything(tiny_run, tmp_path):
+    meta = export_bundle(tiny_run, tmp_path / "b", ExportOptions(
+        quantize="dynamic", chunk_hops=4, max_int8_drop=100.0, **FAST), **QUIET)
+    on_disk = json.loads((tmp_path / "b" / "bundle.json").read_text())
+    assert on_disk == meta
+    for key in ("labels", "sample_rate", "frontend", "input", "states", "chunk_hops",
+                "decision", "versions", "model", "verification"):
+        assert key in meta
+    assert meta["model"]["sha256"] and meta["frontend"]["hop_length"] == 160
+    # no temporary files are left beside the bundle
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+
+
+def test_export_bad_target_and_missing_run(tmp_path):
+    from kws.cli import main
+
+    assert main(["export", str(tmp_path / "nope"), "--out", str(tmp_path / "b")]) == 2
+    bad = tmp_path / "t.toml"
+    bad.write_text('quantize = "int4"\n')
+    from kws.errors import KwsInputError
+
+    with pytest.raises(KwsInputError, match="quantize='int4'"):
+        load_target(str(bad))
+    shutil.rmtree(tmp_path / "b", ignore_errors=True)

@@ -1,0 +1,138 @@
+"""Training: the run directory, kill-and-resume, two-process DDP, the loss."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from kws.train.checkpoint import load_model
+from kws.train.loss import clip_predictions, maxpool_loss
+from tests.conftest import tiny_overrides
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def _kws(*args: str, env=None, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kws", *args], env=env or ENV,
+                          capture_output=True, text=True, timeout=600, **kw)
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    model, _, _ = load_model(path)
+    return model.state_dict()
+
+
+def test_train_run_directory_holds_everything(tiny_corpus, tmp_path):
+    run = tmp_path / "run"
+    res = _kws("train", "--out", str(run), "--no-progress", "--json",
+               *tiny_overrides(tiny_corpus))
+    assert res.returncode == 0, res.stderr
+    for name in ("config.yaml", "metrics.jsonl", "curves.png", "best.pt", "model.pt",
+                 "summary.json", "ckpt/index.json"):
+        assert (run / name).is_file(), name
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [x["epoch"] for x in lines] == [1, 2]
+    assert all(0 <= x["val_accuracy"] <= 1 and x["clips_per_second"] > 0 for x in lines)
+    summary = json.loads(res.stdout[res.stdout.index("{"):])
+    assert summary["labels"][0] == "_silence_" and summary["params"] > 0
+    # a second run into the same directory is refused, the first one is untouched
+    before = (run / "model.pt").read_bytes()
+    again = _kws("train", "--out", str(run), *tiny_overrides(tiny_corpus))
+    assert again.returncode == 2 and "already holds a run" in again.stderr
+    assert (run / "model.pt").read_bytes() == before
+
+
+def test_train_resume_after_sigkill_gives_identical_weights(tiny_corpus, tmp_path):
+    args = tiny_overrides(tiny_corpus, **{"train.epochs": 3})
+    straight = tmp_path / "straight"
+    assert _kws("train", "--out", str(straight), "--no-progress", *args).returncode == 0
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "kws", "train", "--out", str(killed),
+                             "--no-progress", *args], env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    index = killed / "ckpt" / "index.json"
+    deadline = time.time() + 300
+    while not index.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (killed / "model.pt").exists()
+    first = json.loads(index.read_text())["checkpoints"][-1]["step"]
+    resumed = _kws("train", "--out", str(killed), "--resume", "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed at epoch" in resumed.stdout and first >= 3
+    a, b = _weights(straight / "model.pt"), _weights(killed / "model.pt")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    m1 = (straight / "metrics.jsonl").read_text().splitlines()
+    m2 = (killed / "metrics.jsonl").read_text().splitlines()
+    strip = lambda lines: [{k: v for k, v in json.loads(x).items()  # noqa: E731
+                            if k != "clips_per_second"} for x in lines]
+    assert strip(m1) == strip(m2)
+
+
+def test_train_ddp_two_processes_match_one(tiny_corpus, tmp_path):
+    args = tiny_overrides(tiny_corpus, **{"train.epochs": 1, "train.batch_size": 16})
+    one = tmp_path / "one"
+    assert _kws("train", "--out", str(one), "--no-progress", *args).returncode == 0
+    two = tmp_path / "two"
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                          "--nproc-per-node", "2", "-m", "kws", "train", "--out", str(two),
+                          "--no-progress", *args], env=ENV, capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "2 processes" in res.stdout
+    a, b = _weights(one / "model.pt"), _weights(two / "model.pt")
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-5, rtol=1e-4), key
+    moved = max((a[k] - b[k]).abs().max().item() for k in a if "weight" in k)
+    assert moved < 1e-5
+
+
+def test_train_maxpool_loss_rewards_a_peak_and_punishes_other_peaks():
+    silence = 0
+    labels = torch.tensor([2])
+    flat = torch.zeros(1, 10, 3)
+    peaked = flat.clone()
+    peaked[0, 6, 2] = 8.0
+    wrong_peak = peaked.clone()
+    wrong_peak[0, 2, 1] = 8.0
+    lf, lp, lw = (maxpool_loss(x, labels, silence).item() for x in (flat, peaked, wrong_peak))
+    assert lp < lf and lw > lp
+    # a silence clip is silence at every frame
+    sil = torch.zeros(1, 10, 3)
+    sil[0, :, 0] = 6.0
+    assert maxpool_loss(sil, torch.tensor([0]), silence).item() < 0.1
+    # the context's keyword is not punished
+    ignore = torch.tensor([1])
+    assert maxpool_loss(wrong_peak, labels, silence, ignore=ignore).item() == \
+        pytest.approx(maxpool_loss(peaked, labels, silence, ignore=ignore).item())
+
+
+def test_train_clip_decision_rule():
+    post = np.full((3, 5, 3), 1 / 3)
+    post[0, 2] = [0.05, 0.9, 0.05]   # peak of class 1
+    post[1, :] = [0.8, 0.1, 0.1]     # nothing peaks: silence
+    post[2, 1] = [0.1, 0.3, 0.6]     # class 2 peaks to 0.6
+    assert list(clip_predictions(post, "maxpool", 0)) == [1, 0, 2]
+    assert list(clip_predictions(post, "last_frame", 0)) == [0, 0, 0]
+
+
+def test_train_two_runs_cannot_share_a_directory(tiny_corpus, tmp_path):
+    from kws.errors import KwsInputError
+    from kws.train.rundir import RunLock
+
+    with RunLock(tmp_path), pytest.raises(KwsInputError, match="another kws train"):
+        RunLock(tmp_path).__enter__()
