@@ -102,6 +102,57 @@ def save_audio(path: str | Path, audio: np.ndarray, rate: int) -> None:
     atomic_write(p, lambda fh: sf.write(fh, data, rate, format=fmt, subtype=subtype))
 
 
+def active_region(audio: np.ndarray, rate: int, margin_s: float = 0.03) -> tuple[int, int]:
+    """[start, end) samples of the spoken part: the 10 ms frames louder than both 30 dB
+    under the peak and 10 dB over the clip's noise floor (its 10th-percentile frame), at
+    most 6 dB under the peak, widened by a small margin."""
+    hop = rate // 100
+    n = max(1, len(audio) // hop)
+    frames = audio[:n * hop].reshape(n, hop).astype(np.float64)
+    level = 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-12)
+    peak, floor = level.max(), np.percentile(level, 10)
+    loud = np.flatnonzero(level >= min(peak - 6, max(peak - 30, floor + 10)))
+    margin = int(margin_s * rate)
+    return max(0, int(loud[0]) * hop - margin), min(len(audio), (int(loud[-1]) + 1) * hop + margin)
+
+
 def pcm16_to_float(pcm: np.ndarray) -> np.ndarray:
     """int16 samples -> float32 in [-1, 1)."""
     return (pcm.astype(np.float32) / 32768.0).astype(np.float32, copy=False)
+
+
+def iter_audio_blocks(path: str | Path, target_rate: int, block_seconds: float = 1.0):
+    """Yield float32 mono blocks of a file at `target_rate`, decoding and resampling as it
+    goes: a long recording is streamed in constant memory."""
+    import soxr
+
+    p = Path(path)
+    if not p.is_file():
+        raise AudioError(f"{p}: no such file")
+    try:
+        fh = sf.SoundFile(str(p))
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise AudioError(f"{p}: cannot decode audio ({reason})") from None
+    with fh:
+        if fh.frames == 0:
+            raise AudioError(f"{p}: zero-length audio (no samples)")
+        resampler = None if fh.samplerate == target_rate else \
+            soxr.ResampleStream(fh.samplerate, target_rate, 1, dtype="float32", quality="HQ")
+        block = max(1, int(block_seconds * fh.samplerate))
+        while True:
+            try:
+                data = fh.read(block, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as exc:
+                raise AudioError(f"{p}: cannot decode audio ({' '.join(str(exc).split())})") \
+                    from None
+            last = len(data) < block
+            if not np.isfinite(data).all():
+                raise AudioError(f"{p}: audio contains NaN or Inf samples")
+            mono = to_mono(data)
+            if resampler is not None:
+                mono = resampler.resample_chunk(mono, last=last)
+            if len(mono):
+                yield np.clip(mono, -1.0, 1.0).astype(np.float32, copy=False)
+            if last:
+                break

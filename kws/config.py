@@ -95,6 +95,9 @@ class AugmentConfig:
     snr_db: list = spec([0.0, 20.0], doc="[low, high] SNR of mixed noise, dB")
     gain_db: list = spec([-10.0, 6.0], doc="[low, high] level change, dB")
     shift_ms: float = spec(100.0, lo=0.0, hi=1000.0, doc="random time shift, +- ms")
+    end_align: bool = spec(True, doc="shift each spoken clip so the word ends end_margin_ms "
+                                     "before the clip's last frame (silence: shift_ms)")
+    end_margin_ms: list = spec([50.0, 250.0], doc="[low, high] gap after the word's end")
     speed: list = spec([0.9, 1.1], doc="[low, high] speed factor (1.0 = off)")
     reverb_prob: float = spec(0.0, lo=0.0, hi=1.0, doc="synthetic room impulse response")
     bandlimit_prob: float = spec(0.0, lo=0.0, hi=1.0, doc="random low/high-pass colouring")
@@ -107,7 +110,7 @@ class AugmentConfig:
     context_ms: float = spec(500.0, lo=0.0, hi=5000.0, doc="longest context prefix")
 
     def check(self, prefix: str) -> None:
-        for key in ("snr_db", "gain_db", "speed"):
+        for key in ("snr_db", "gain_db", "speed", "end_margin_ms"):
             pair = getattr(self, key)
             if len(pair) != 2 or not all(isinstance(v, int | float) for v in pair) \
                     or pair[0] > pair[1]:
@@ -147,7 +150,7 @@ class TrainConfig:
     warmup: float = spec(0.1, lo=0.0, hi=0.9, doc="fraction of steps warming up")
     grad_clip: float = spec(5.0, lo=0.0, hi=1e6, doc="max gradient norm; 0 turns it off")
     label_smoothing: float = spec(0.05, lo=0.0, hi=0.5)
-    loss: str = spec("maxpool", choices=("maxpool", "last_frame"))
+    loss: str = spec("last_frame", choices=("last_frame", "maxpool", "hybrid"))
     patience: int = spec(0, lo=0, hi=10000, doc="early stop after N epochs without gain; 0 off")
     seed: int = spec(0, lo=0, hi=2**31 - 1)
     device: str = spec("auto", choices=("auto", "cpu", "cuda"))

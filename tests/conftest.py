@@ -31,8 +31,8 @@ def tiny_corpus(tmp_path_factory) -> Path:
     from kws.data.synth import synthesize_corpus
 
     out = tmp_path_factory.mktemp("tiny_corpus")
-    synthesize_corpus(["yes", "no", "stop"], out, per_word=40, negatives=["banana", "window"],
-                      per_negative=20, seed=1, noise_seconds=8)
+    synthesize_corpus(["yes", "no", "stop"], out, per_word=80, negatives=["banana", "window"],
+                      per_negative=40, seed=1, noise_seconds=8)
     return out
 
 
@@ -40,19 +40,20 @@ def tiny_overrides(corpus: Path, **extra) -> list[str]:
     """A config that trains in seconds on the tiny corpus."""
     values = {"data.corpus": str(corpus), "model.hidden": 16, "model.layers": 1,
               "train.epochs": 2, "train.batch_size": 16, "train.checkpoint_every": 3,
-              "augment.context_ms": 200, "train.workers": 1} | extra
+              "augment.context_ms": 200, "augment.time_masks": 0, "augment.freq_masks": 0,
+              "augment.noise_prob": 0.5, "train.workers": 1} | extra
     return [f"--set={k}={v}" for k, v in values.items()]
 
 
 @pytest.fixture(scope="session")
 def tiny_run(tiny_corpus, tmp_path_factory) -> Path:
-    """A GRU trained for two epochs on the tiny corpus (a real run directory)."""
+    """A small GRU trained on the tiny corpus (a real run directory that detects)."""
     from kws.config import load_config
     from kws.train.trainer import train
 
     run = tmp_path_factory.mktemp("tiny_run") / "run"
     overrides = [o.removeprefix("--set=") for o in tiny_overrides(tiny_corpus)]
-    cfg = load_config(None, [*overrides, "model.hidden=24", "train.epochs=3"])
+    cfg = load_config(None, [*overrides, "model.hidden=32", "train.epochs=20", "train.lr=0.01"])
     train(cfg, run, log=lambda *_: None, progress=False)
     return run
 
@@ -73,3 +74,25 @@ def random_run(corpus: Path, folder: Path, family: str = "gru", hidden: int = 16
     folder.mkdir(parents=True, exist_ok=True)
     save_model(folder / "model.pt", model, cfg)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_run, tmp_path_factory) -> Path:
+    """The tiny run exported as a float bundle (4-hop chunks)."""
+    from kws.export.bundle import ExportOptions, export_bundle
+
+    out = tmp_path_factory.mktemp("tiny_bundle") / "bundle"
+    export_bundle(tiny_run, out, ExportOptions(quantize="none", chunk_hops=4, verify_clips=8,
+                                               accuracy_clips=40), log=lambda *_: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_stream(tiny_corpus, tmp_path_factory) -> tuple[Path, Path]:
+    """Two minutes of the tiny corpus' test keywords over its noise, with labels."""
+    from kws.eval.longstream import make_stream
+
+    folder = tmp_path_factory.mktemp("tiny_stream")
+    info = make_stream(str(tiny_corpus), folder / "stream.wav", split="test", minutes=2,
+                       snr_db=15, seed=3)
+    return Path(info["audio"]), Path(info["labels"])

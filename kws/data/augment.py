@@ -113,18 +113,28 @@ def mix_noise(x: Tensor, region: slice, noise_bank: Tensor, apply: Tensor, snr_d
 
 def augment_batch(clips: Tensor, labels: Tensor, pool: Tensor, pool_labels: Tensor,
                   noise_bank: Tensor, cfg: AugmentConfig, context_samples: int,
-                  sample_rate: int, g: torch.Generator) -> Composite:
+                  sample_rate: int, g: torch.Generator, word_ends: Tensor | None = None,
+                  silence: int = -1) -> Composite:
     """clips [B, L] float in [-1, 1] -> augmented composites [B, context + L].
 
-    `pool` ([N, L]) is where context prefixes come from (the training clips)."""
+    `pool` ([N, L]) is where context prefixes come from (the training clips). With
+    `word_ends` (sample where each clip's spoken part ends) and cfg.end_align, spoken clips
+    are shifted so the word ends end_margin_ms before the clip's end: the last frame, which
+    last-frame training supervises, then comes a fixed short time after the word, which is
+    when a stream should fire."""
     b, length = clips.shape
     device = clips.device
     x = clips
     lo, hi = cfg.speed
-    if hi > lo or cfg.shift_ms > 0:
-        speed = _uniform(g, b, lo, hi, device)
-        max_shift = cfg.shift_ms * sample_rate / 1000
-        shift = _uniform(g, b, -max_shift, max_shift, device)
+    speed = _uniform(g, b, lo, hi, device)
+    max_shift = cfg.shift_ms * sample_rate / 1000
+    shift = _uniform(g, b, -max_shift, max_shift, device)
+    if cfg.end_align and word_ends is not None:
+        centre = (length - 1) / 2
+        end = centre + (word_ends.float() - centre) / speed  # where the word ends after speed
+        margin = _uniform(g, b, *cfg.end_margin_ms, device) * sample_rate / 1000
+        shift = torch.where(labels != silence, length - margin - end, shift)
+    if hi > lo or bool((shift != 0).any()):
         x = speed_and_shift(x, speed, shift)
     gain = 10 ** (_uniform(g, b, *cfg.gain_db, device) / 20)
     x = x * gain[:, None]

@@ -101,16 +101,25 @@ class Decider:
             self.history = np.concatenate([self.history, kw])[-keep:] if keep else \
                 self.history
             return []
-        smoothed = self.smoothed(posteriors)
-        above = smoothed >= self.thresholds
-        events = []
-        for row in np.flatnonzero(above.any(axis=1)):
-            frame = first_frame + int(row)
-            if frame <= self.blocked_until:
-                continue
-            scores = np.where(above[row], smoothed[row], -1.0)
-            j = int(np.argmax(scores))
-            events.append(Detection(self.labels[int(self.keyword_idx[j])], float(scores[j]),
-                                    frame * self.hop + self.window, frame))
-            self.blocked_until = frame + self.refractory
-        return events
+        fired, self.blocked_until = fire(self.smoothed(posteriors), self.thresholds,
+                                         self.refractory, first_frame, self.blocked_until)
+        return [Detection(self.labels[int(self.keyword_idx[j])], score,
+                          frame * self.hop + self.window, frame) for frame, j, score in fired]
+
+
+def fire(smoothed: np.ndarray, thresholds: np.ndarray, refractory: int, first_frame: int = 0,
+         blocked_until: int = -1) -> tuple[list[tuple[int, int, float]], int]:
+    """The threshold and refractory rule on smoothed keyword posteriors [n, keywords]:
+    (frame, keyword column, score) for each detection, and the frame until which the
+    stream stays blocked. A detection reports the highest keyword above its threshold."""
+    above = smoothed >= thresholds
+    events = []
+    for row in np.flatnonzero(above.any(axis=1)):
+        frame = first_frame + int(row)
+        if frame <= blocked_until:
+            continue
+        scores = np.where(above[row], smoothed[row], -1.0)
+        j = int(np.argmax(scores))
+        events.append((frame, j, float(scores[j])))
+        blocked_until = frame + refractory
+    return events, blocked_until

@@ -158,6 +158,7 @@ class Stream:
         b = detector.bundle
         self.decider = Decider(detector.decision, b.labels, b.frame_seconds,
                                b.win_length / b.sample_rate)
+        self.recorded: list[np.ndarray] | None = None  # set to a list to keep posteriors
         self.reset()
 
     def reset(self) -> None:
@@ -220,7 +221,8 @@ class Stream:
         if not frames:
             return []
         post = frames[0] if len(frames) == 1 else np.concatenate(frames)
-        self.last_posteriors = post
+        if self.recorded is not None:
+            self.recorded.append(post)
         events = self.decider.update(post, self.frames_out)
         self.frames_out += len(post)
         if events and self.detector.decision.reset_after_detection:

@@ -12,6 +12,11 @@ among non-silence classes if that peak reaches 0.5, else silence.
 
 `last_frame`: cross-entropy on the clip's last frame (the plain baseline). It trains one
 frame per clip and says nothing about the other frames, so a stream may fire anywhere.
+
+`hybrid`: the last frame's cross-entropy as the positive term (it learns faster than the
+max-pooled one) plus maxpool's silence and negative terms (no other class may peak at any
+frame), with maxpool's clip decision. Clips are end-aligned by construction: each training
+clip ends within `shift_ms` + the corpus' trailing silence of its keyword.
 """
 
 from __future__ import annotations
@@ -25,14 +30,18 @@ PEAK_THRESHOLD = 0.5
 
 
 def maxpool_loss(logits: Tensor, labels: Tensor, silence: int, smoothing: float = 0.0,
-                 ignore: Tensor | None = None) -> Tensor:
+                 ignore: Tensor | None = None, positive: str = "max") -> Tensor:
     """logits [B, T, K] over the clip's frames; labels [B]; `silence` the index of the
     silence class (-1: none); `ignore` [B] a class per example left out of the negative
-    term (the keyword of a context prefix), -1 for none."""
+    term (the keyword of a context prefix), -1 for none. `positive`: the frame whose
+    cross-entropy trains the true class, the most confident one ("max") or the last."""
     b, t, k = logits.shape
     logp = F.log_softmax(logits.float(), dim=-1)
-    target_logp = logp.gather(2, labels.view(b, 1, 1).expand(b, t, 1)).squeeze(2)  # [B, T]
-    best = target_logp.argmax(dim=1)
+    if positive == "max":
+        target_logp = logp.gather(2, labels.view(b, 1, 1).expand(b, t, 1)).squeeze(2)
+        best = target_logp.argmax(dim=1)
+    else:
+        best = torch.full((b,), t - 1, device=logits.device, dtype=torch.long)
     at_best = logits[torch.arange(b, device=logits.device), best]
     pos = F.cross_entropy(at_best.float(), labels, reduction="none",
                           label_smoothing=smoothing)
@@ -58,7 +67,12 @@ def last_frame_loss(logits: Tensor, labels: Tensor, silence: int, smoothing: flo
     return F.cross_entropy(logits[:, -1].float(), labels, label_smoothing=smoothing)
 
 
-LOSSES = {"maxpool": maxpool_loss, "last_frame": last_frame_loss}
+def hybrid_loss(logits: Tensor, labels: Tensor, silence: int, smoothing: float = 0.0,
+                ignore: Tensor | None = None) -> Tensor:
+    return maxpool_loss(logits, labels, silence, smoothing, ignore, positive="last")
+
+
+LOSSES = {"maxpool": maxpool_loss, "last_frame": last_frame_loss, "hybrid": hybrid_loss}
 
 
 def clip_predictions(posteriors: np.ndarray, rule: str, silence: int) -> np.ndarray:

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from kws.atomic import atomic_write_json, atomic_write_text
+from kws.audio import active_region
 from kws.config import RunConfig, load_config, save_config, to_dict
 from kws.data.augment import augment_batch, spec_mask
 from kws.data.task import TaskData, prepare_task
@@ -177,9 +178,11 @@ class Trainer:
         train = self.data.splits["train"]
         mean, std = feature_statistics(self.model, train.clips, self.device)
         self.model.set_normalization(mean.to(self.device), std.to(self.device))
-        self.train_clips = torch.from_numpy(np.asarray(train.clips)).to(self.device)
+        self.train_clips = torch.from_numpy(np.array(train.clips)).to(self.device)
         self.train_labels = torch.from_numpy(self.data.label_indices("train")).to(self.device)
         self.noise = torch.from_numpy(self.data.noise).to(self.device)
+        self.word_ends = torch.tensor([active_region(c.astype(np.float32) / 32768.0, sr)[1]
+                                       for c in np.asarray(train.clips)], device=self.device)
         hop = cfg.features.hop_length
         self.context = round(cfg.augment.context_ms * sr / 1000 / hop) * hop \
             if cfg.augment.context_prob > 0 else 0
@@ -236,7 +239,8 @@ class Trainer:
         clips = self.train_clips[index].float() / 32768.0
         labels = self.train_labels[index]
         comp = augment_batch(clips, labels, self.train_clips, self.train_labels, self.noise,
-                             cfg.augment, self.context, cfg.features.sample_rate, g)
+                             cfg.augment, self.context, cfg.features.sample_rate, g,
+                             self.word_ends[index], self.data.silence_index)
         per = len(idx) // dist.world
         mine = slice(dist.rank * per, (dist.rank + 1) * per)
         feats = self.model.features(comp.audio[mine], torch.float32)

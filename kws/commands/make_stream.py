@@ -1,0 +1,42 @@
+"""`kws make-stream CORPUS --out WAV`: a long test recording with its label file."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("corpus", help="corpus whose split provides the keyword clips")
+    p.add_argument("--out", required=True, help="recording to write (.wav or .flac)")
+    p.add_argument("--labels", help="label CSV to write (default: OUT with .csv)")
+    p.add_argument("--split", default="test", choices=("train", "validation", "test"))
+    p.add_argument("--task", default="auto", choices=("auto", "sc12", "sc35", "words"))
+    p.add_argument("--minutes", type=float, default=60.0)
+    p.add_argument("--snr", type=float, default=10.0, help="speech-to-noise ratio, dB")
+    p.add_argument("--noise", action="append", default=[],
+                   help="noise file or folder (repeatable; the corpus' own noise is used too)")
+    p.add_argument("--filler", action="append", default=[],
+                   help="corpus of non-keyword speech placed between keywords (repeatable)")
+    p.add_argument("--filler-prob", type=float, default=0.3,
+                   help="share of placed clips that are non-keyword speech")
+    p.add_argument("--keywords", help="comma-separated subset of keywords to place")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from kws.cli import print_json
+    from kws.eval.longstream import make_stream
+
+    keywords = [k.strip() for k in args.keywords.split(",")] if args.keywords else None
+    summary = make_stream(args.corpus, args.out, args.labels, args.split, args.task,
+                          args.minutes, args.snr, args.noise, args.filler, keywords,
+                          args.filler_prob, args.seed)
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"{summary['seconds'] / 60:.1f} min, {summary['keywords']} keywords "
+              f"({summary['distinct_keyword_clips']} distinct clips, "
+              f"{summary['filler_clips']} filler clips) at {args.snr} dB SNR -> "
+              f"{summary['audio']} + {summary['labels']}")
+    return 0

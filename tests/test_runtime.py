@@ -1,0 +1,252 @@
+"""The device side: the detector through its public API, `kws stream`, no torch, bad input,
+and the microphone path through a real PulseAudio server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from kws.audio import load_audio
+from kws.runtime import Detector
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+BLOCK_TORCH = ("import sys; [sys.modules.__setitem__(m, None) for m in "
+               "('torch', 'torchaudio', 'librosa')]; from kws.cli import main; "
+               "sys.exit(main(sys.argv[1:]))")
+
+
+def _events(det: Detector, audio: np.ndarray, piece: int) -> list[tuple]:
+    s = det.stream()
+    out = []
+    for i in range(0, len(audio), piece):
+        out += [(e.keyword, e.frame, round(e.score, 6)) for e in s.feed(audio[i:i + piece])]
+    return out
+
+
+def _kws(*args: str, stdin: bytes | None = None, block_torch: bool = False):
+    cmd = [sys.executable, "-c", BLOCK_TORCH] if block_torch else [sys.executable, "-m", "kws"]
+    return subprocess.run([*cmd, *args], env=ENV, capture_output=True, input=stdin,
+                          timeout=300)
+
+
+def test_runtime_chunk_size_invariance_through_public_api(tiny_bundle, tiny_stream):
+    det = Detector(tiny_bundle, thresholds=None)
+    audio = load_audio(tiny_stream[0])[:16000 * 40]
+    reference = _events(det, audio, 16000)
+    assert reference, "the tiny model detects nothing: the test would prove nothing"
+    for piece in (1, 37, 160, 1600):
+        assert _events(det, audio, piece) == reference, piece
+
+
+def test_runtime_int16_and_float_feeds_agree(tiny_bundle, tiny_stream):
+    det = Detector(tiny_bundle)
+    audio = load_audio(tiny_stream[0])[:16000 * 20]
+    pcm = np.round(audio * 32767).astype(np.int16)
+    a = det.stream().process(pcm)
+    b = det.stream().process(pcm.astype(np.float32) / 32768)
+    assert np.abs(a - b).max() == 0
+
+
+def test_runtime_batched_streams_equal_separate_streams(tiny_bundle, tiny_stream):
+    det = Detector(tiny_bundle)
+    audio = load_audio(tiny_stream[0])
+    parts = [audio[i * 16000 * 20:(i + 1) * 16000 * 20] for i in range(3)]
+    alone = [_events(det, p, 1600) for p in parts]
+    streams = [det.stream() for _ in parts]
+    together = [[] for _ in parts]
+    for lo in range(0, len(parts[0]), 1600):
+        found = det.feed_many(streams, [p[lo:lo + 1600] for p in parts])
+        for i, evs in enumerate(found):
+            together[i] += [(e.keyword, e.frame, round(e.score, 6)) for e in evs]
+    assert together == alone
+    assert sum(map(len, alone)) > 0
+
+
+def test_runtime_reset_starts_over(tiny_bundle, tiny_stream):
+    det = Detector(tiny_bundle)
+    audio = load_audio(tiny_stream[0])[:16000 * 10]
+    s = det.stream()
+    first = s.process(audio)
+    s.reset()
+    assert np.array_equal(s.process(audio), first)
+
+
+def test_runtime_stream_cli_equals_streaming_evaluation(tiny_bundle, tiny_stream, tmp_path):
+    wav, labels = tiny_stream
+    res = _kws("stream", str(tiny_bundle), str(wav), "--json")
+    assert res.returncode == 0, res.stderr
+    lines = [json.loads(x) for x in res.stdout.decode().splitlines()]
+    found = [(x["keyword"], x["time"]) for x in lines if "keyword" in x]
+    summary = lines[-1]["summary"]
+    assert summary["audio_seconds"] == pytest.approx(120, abs=0.1)
+    assert summary["real_time_factor"] > 0
+    ev = _kws("eval", str(tiny_bundle), "--stream", str(wav), "--no-clips", "--json",
+              "--out", str(tmp_path / "eval"))
+    assert ev.returncode == 0, ev.stderr
+    report = json.loads(ev.stdout)["stream"]
+    expected = [(d["keyword"], d["time"]) for d in report["detections_at_configured_thresholds"]]
+    assert found == expected and len(found) > 5
+
+
+def test_runtime_without_torch(tiny_bundle, tiny_stream, tmp_path):
+    """`kws stream` and kws.runtime work where importing torch/torchaudio/librosa fails."""
+    check = subprocess.run([sys.executable, "-c", BLOCK_TORCH.replace(
+        "from kws.cli import main; sys.exit(main(sys.argv[1:]))",
+        "import kws.runtime, kws.audio, kws.commands.stream; "
+        "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]")],
+        env=ENV, capture_output=True)
+    assert check.returncode == 0, check.stderr
+    res = _kws("stream", str(tiny_bundle), str(tiny_stream[0]), "--json",
+               "--plot", str(tmp_path / "p.png"), block_torch=True)
+    assert res.returncode == 0, res.stderr.decode()[-2000:]
+    assert any("keyword" in json.loads(x) for x in res.stdout.decode().splitlines())
+    assert (tmp_path / "p.png").stat().st_size > 10000
+
+
+def _detections(res) -> list[tuple[str, float]]:
+    lines = [json.loads(x) for x in res.stdout.decode().splitlines()]
+    return [(x["keyword"], x["time"]) for x in lines if "keyword" in x]
+
+
+def _agree(a: list, b: list, tol: float = 0.25) -> float:
+    """Share of detections in `b` matched by the same keyword within `tol` s in `a`."""
+    hits = sum(any(k == k2 and abs(t - t2) <= tol for k2, t2 in a) for k, t in b)
+    return hits / max(1, len(b))
+
+
+def test_runtime_stereo_44k_file_is_mixed_and_resampled(tiny_bundle, tiny_stream, tmp_path):
+    import soxr
+
+    audio = load_audio(tiny_stream[0])[:16000 * 30]
+    up = soxr.resample(audio, 16000, 44100)
+    path = tmp_path / "stereo.flac"
+    sf.write(path, np.stack([up, up], axis=1), 44100)  # the mix is `up` itself
+    res = _kws("stream", str(tiny_bundle), str(path), "--json")
+    assert res.returncode == 0, res.stderr
+    last = json.loads(res.stdout.decode().splitlines()[-1])
+    assert last["summary"]["audio_seconds"] == pytest.approx(30, abs=0.05)
+    mono = sf.SoundFile(tmp_path / "mono.wav", "w", 16000, 1)
+    mono.write(audio)
+    mono.close()
+    ref = _detections(_kws("stream", str(tiny_bundle), str(tmp_path / "mono.wav"), "--json"))
+    got = _detections(res)
+    assert ref and _agree(got, ref) >= 0.9 and _agree(ref, got) >= 0.9
+
+
+def test_runtime_raw_pcm_on_stdin_with_rate(tiny_bundle, tiny_stream):
+    import soxr
+
+    audio = load_audio(tiny_stream[0])[:16000 * 20]
+    file_res = _kws("stream", str(tiny_bundle), "-", "--json",
+                    stdin=np.round(audio * 32767).astype("<i2").tobytes())
+    pcm8k = np.round(soxr.resample(audio, 16000, 8000) * 32767).astype("<i2")
+    res8 = _kws("stream", str(tiny_bundle), "-", "--rate", "8000", "--json",
+                stdin=pcm8k.tobytes())
+    for r in (file_res, res8):
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout.decode().splitlines()[-1])["summary"]["audio_seconds"] == \
+            pytest.approx(20, abs=0.05)
+
+
+@pytest.mark.parametrize("case", ["version", "missing_file", "corrupt_model", "bad_audio",
+                                  "no_bundle", "bad_threshold"])
+def test_runtime_bad_input_one_line_exit_2(tiny_bundle, tiny_stream, tmp_path, case):
+    bundle = tmp_path / "b"
+    shutil.copytree(tiny_bundle, bundle)
+    audio = str(tiny_stream[0])
+    args = ["stream", str(bundle), audio]
+    if case == "version":
+        meta = json.loads((bundle / "bundle.json").read_text())
+        meta["version"] = 99
+        (bundle / "bundle.json").write_text(json.dumps(meta))
+    elif case == "missing_file":
+        args[2] = str(tmp_path / "nothing.wav")
+    elif case == "corrupt_model":
+        model = bundle / "model.onnx"
+        model.write_bytes(model.read_bytes()[:1000])
+    elif case == "bad_audio":
+        bad = tmp_path / "bad.wav"
+        bad.write_bytes(b"RIFF" + os.urandom(500))
+        args[2] = str(bad)
+    elif case == "no_bundle":
+        args[1] = str(tmp_path)
+    elif case == "bad_threshold":
+        args += ["--thresholds", "yes=1.5"]
+    res = _kws(*args)
+    err = res.stderr.decode().strip()
+    assert res.returncode == 2, err
+    assert err.startswith("kws stream: error:") and "\n" not in err
+
+
+def _pulse_env(tmp: Path) -> dict:
+    home, run = tmp / "home", tmp / "run"
+    home.mkdir()
+    run.mkdir()
+    (home / ".asoundrc").write_text("pcm.!default { type pulse }\nctl.!default { type pulse }\n")
+    return {**ENV, "HOME": str(home), "PULSE_RUNTIME_PATH": str(run),
+            "XDG_RUNTIME_DIR": str(run), "PULSE_SERVER": f"unix:{run}/native"}
+
+
+@pytest.mark.mic
+def test_runtime_listen_hears_keywords_through_pulseaudio(tiny_bundle, tiny_stream, tmp_path):
+    """A real PulseAudio server (user mode) with a null sink whose monitor is the default
+    source; a recording is played into the sink while `kws listen` (PortAudio via ALSA's
+    pulse plugin) listens."""
+    if not (shutil.which("pulseaudio") and shutil.which("paplay") and shutil.which("pactl")):
+        pytest.skip("pulseaudio/paplay not installed (.ci/run installs them)")
+    env = _pulse_env(tmp_path)
+    subprocess.run(["pulseaudio", "--daemonize=yes", "--exit-idle-time=-1", "-n",
+                    "--load=module-native-protocol-unix",
+                    "--load=module-null-sink sink_name=kws_sink"], env=env, check=True,
+                   timeout=30)
+    try:
+        for _ in range(50):
+            if subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        subprocess.run(["pactl", "set-default-sink", "kws_sink"], env=env, check=True)
+        subprocess.run(["pactl", "set-default-source", "kws_sink.monitor"], env=env,
+                       check=True)
+        clip = tmp_path / "clip.wav"
+        audio = load_audio(tiny_stream[0])[:16000 * 20]
+        sf.write(clip, audio, 16000)
+        expected = _kws("stream", str(tiny_bundle), str(clip), "--json")
+        want = [json.loads(x)["keyword"] for x in expected.stdout.decode().splitlines()
+                if "keyword" in json.loads(x)]
+        assert want
+        listen = subprocess.Popen([sys.executable, "-m", "kws", "listen", str(tiny_bundle),
+                                   "--seconds", "26", "--json"], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(3)
+        subprocess.run(["paplay", str(clip)], env=env, check=True, timeout=60)
+        out, err = listen.communicate(timeout=60)
+        assert listen.returncode == 0, err.decode()
+        lines = [json.loads(x) for x in out.decode().splitlines()]
+        heard = [x["keyword"] for x in lines if "keyword" in x]
+        assert lines[-1]["summary"]["audio_seconds"] > 20
+        # the microphone path hears (nearly) what the file path finds
+        assert len(heard) >= 0.7 * len(want)
+        assert set(heard) & set(want)
+    finally:
+        subprocess.run(["pulseaudio", "--kill"], env=env, capture_output=True)
+
+
+def test_runtime_listen_without_input_device(tiny_bundle, tmp_path):
+    """No sound card and no reachable sound server: a one-line error, exit code 2."""
+    if Path("/dev/snd").exists():
+        pytest.skip("this machine has sound devices")
+    env = {**ENV, "HOME": str(tmp_path), "PULSE_SERVER": "unix:/nonexistent"}
+    res = subprocess.run([sys.executable, "-m", "kws", "listen", str(tiny_bundle),
+                          "--seconds", "1"], env=env, capture_output=True, timeout=120)
+    err = res.stderr.decode().strip().splitlines()
+    assert res.returncode == 2, res.stderr.decode()
+    assert err[-1].startswith("kws listen: error:")
