@@ -81,7 +81,7 @@ def test_runtime_reset_starts_over(tiny_bundle, tiny_stream):
 
 
 def test_runtime_stream_cli_equals_streaming_evaluation(tiny_bundle, tiny_stream, tmp_path):
-    wav, labels = tiny_stream
+    wav, _labels = tiny_stream
     res = _kws("stream", str(tiny_bundle), str(wav), "--json")
     assert res.returncode == 0, res.stderr
     lines = [json.loads(x) for x in res.stdout.decode().splitlines()]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,7 +147,7 @@ def read_labels(path: str | Path, duration: float, keywords: list[str]) -> list[
                                     f"is {duration:.2f} s long (wrong label file?)")
             events.append(Event(kw, start, end))
     events.sort(key=lambda e: e.start)
-    for a, b in zip(events, events[1:], strict=False):
+    for a, b in itertools.pairwise(events):
         if b.start < a.end:
             raise KwsInputError(f"{p}: overlapping labels {a.keyword} [{a.start}, {a.end}] and "
                                 f"{b.keyword} [{b.start}, {b.end}]")
