@@ -1,0 +1,76 @@
+# Shared by every recipe's run.sh: argument parsing, stage control, the kws command.
+#
+#   run.sh --data PATH --out DIR [--stage N] [--stop-stage M] [--model gru|lstm|rnn]
+#          [--noise PATH] [--set KEY=VALUE ...]
+#
+# Stages run from --stage to --stop-stage (inclusive); each recipe numbers its own.
+set -euo pipefail
+
+RECIPE_DIR=$(cd "$(dirname "${BASH_SOURCE[1]}")" && pwd)
+REPO=$(cd "$RECIPE_DIR/../.." && pwd)
+DATA=""
+OUT=""
+STAGE=0
+STOP_STAGE=99
+MODEL=gru
+NOISE=""
+MINUTES=${MINUTES:-60}
+EXTRA=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --data) DATA=$2; shift 2 ;;
+        --out) OUT=$2; shift 2 ;;
+        --stage) STAGE=$2; shift 2 ;;
+        --stop-stage) STOP_STAGE=$2; shift 2 ;;
+        --model) MODEL=$2; shift 2 ;;
+        --noise) NOISE=$2; shift 2 ;;
+        --minutes) MINUTES=$2; shift 2 ;;
+        --set) EXTRA+=(--set "$2"); shift 2 ;;
+        -h|--help) sed -n '2,40p' "$RECIPE_DIR/run.sh" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+[ -n "$OUT" ] || { echo "run.sh: --out DIR is required" >&2; exit 2; }
+case "$MODEL" in gru|lstm|rnn) ;; *) echo "run.sh: --model must be gru, lstm or rnn" >&2; exit 2 ;; esac
+CONF="$RECIPE_DIR/conf/$MODEL.yaml"
+RUN="$OUT/$MODEL"
+mkdir -p "$OUT"
+
+if [ -n "${KWS:-}" ]; then :
+elif command -v kws >/dev/null 2>&1; then KWS=kws
+elif [ -x "$REPO/.venv/bin/kws" ]; then KWS="$REPO/.venv/bin/kws"
+else echo "run.sh: the kws command is not installed: run scripts/setup.sh first" >&2; exit 2
+fi
+
+stage() {  # stage N "description": true when N is within [--stage, --stop-stage]
+    if [ "$1" -ge "$STAGE" ] && [ "$1" -le "$STOP_STAGE" ]; then
+        echo "=== stage $1: $2"
+        return 0
+    fi
+    return 1
+}
+
+default_noise() {  # the noise folder beside the data (../shared/data/noise), if any
+    if [ -z "$NOISE" ] && [ -d "$1/../noise" ]; then NOISE=$(cd "$1/../noise" && pwd); fi
+}
+
+noise_set() {  # --set data.noise=[...] when a noise folder is known
+    if [ -n "$NOISE" ]; then echo "--set data.noise=[$NOISE]"; fi
+}
+
+# the clip and streaming evaluations (tables on the terminal, JSON + PNG in $RUN/eval),
+# then $RUN/report.json with the test accuracy and the stream numbers side by side
+evaluate() {  # evaluate STREAM_CORPUS [make-stream options...]
+    local corpus=$1; shift
+    local stream="$OUT/stream_${MINUTES}min.wav"
+    if [ ! -f "$stream" ]; then
+        "$KWS" make-stream "$corpus" --out "$stream" --minutes "$MINUTES" --snr 10 "$@"
+    fi
+    "$KWS" eval "$RUN" --stream "$stream" --target-fa 1
+    "$REPO/scripts/eval_summary.py" "$RUN" "$stream" > "$RUN/report.json"
+    cat "$RUN/report.json"
+}
+
+export_bundle() {
+    "$KWS" export "$RUN" --out "$OUT/bundle" --quantize dynamic "$@"
+}

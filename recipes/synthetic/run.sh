@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The built-in default: a synthetic keyword corpus (espeak-ng), no data of your own needed.
+#
+#   recipes/synthetic/run.sh --out DIR [--stage N] [--stop-stage M] [--model gru|lstm|rnn]
+#       [--words w1,w2,...] [--per-word N] [--set KEY=VALUE ...]
+#
+# Stages: 0 synthesize the corpus (keywords + negatives + generated noise)
+#         1 prepare  2 train  3 evaluate (test clips + a synthetic stream)
+#         4 export (verified INT8 bundle in DIR/bundle)
+WORDS=yes,no,up,down,left,right,on,off,stop,go
+NEGATIVES=bed,bird,cat,dog,happy,house,marvin,sheila,tree,wow,learn,follow,forward,visual,one,two,three,four,five
+PER_WORD=${PER_WORD:-250}
+ARGS=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --words) WORDS=$2; shift 2 ;;
+        --per-word) PER_WORD=$2; shift 2 ;;
+        *) ARGS+=("$1"); shift ;;
+    esac
+done
+set -- "${ARGS[@]}"
+source "$(dirname "$0")/../common.sh"
+[ -n "$DATA" ] || DATA="$OUT/corpus"
+if stage 0 "synthesize ${PER_WORD} renditions of each of $WORDS"; then
+    if [ -f "$DATA/synth.json" ]; then
+        echo "$DATA already holds a synthetic corpus: keeping it"
+    else
+        "$KWS" synth --words "$WORDS" --negatives "$NEGATIVES" --per-word "$PER_WORD" \
+            --per-negative $((PER_WORD / 5 + 1)) --out "$DATA"
+    fi
+fi
+if stage 1 "prepare: corpus report"; then
+    "$KWS" data "$DATA" --json > "$OUT/data.json"
+    "$KWS" data "$DATA" --no-decode | tail -n 2
+fi
+if stage 2 "train $MODEL"; then
+    "$KWS" train --config "$CONF" --data "$DATA" "${EXTRA[@]}" --out "$RUN"
+fi
+if stage 3 "evaluate: test clips and a ${MINUTES}-minute stream"; then
+    evaluate "$DATA" --split test
+fi
+if stage 4 "export the INT8 bundle"; then
+    export_bundle
+fi
