@@ -128,6 +128,8 @@ class ModelConfig:
     hidden: int = spec(128, lo=4, hi=2048)
     layers: int = spec(2, lo=1, hi=8)
     dropout: float = spec(0.0, lo=0.0, hi=0.9, doc="between recurrent layers, training only")
+    frame_stride: int = spec(1, lo=1, hi=4, doc="frames stacked per recurrent step (a lower "
+                             "frame rate for the recurrence: fewer steps, same features)")
 
     def check(self, prefix: str) -> None:
         from kws.models.registry import FAMILIES

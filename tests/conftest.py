@@ -59,7 +59,7 @@ def tiny_run(tiny_corpus, tmp_path_factory) -> Path:
 
 
 def random_run(corpus: Path, folder: Path, family: str = "gru", hidden: int = 16,
-               layers: int = 1) -> Path:
+               layers: int = 1, stride: int = 1) -> Path:
     """A run directory holding an untrained model of any family (fast: no training)."""
     from kws.config import load_config
     from kws.data.task import prepare_task
@@ -68,7 +68,7 @@ def random_run(corpus: Path, folder: Path, family: str = "gru", hidden: int = 16
 
     overrides = [o.removeprefix("--set=") for o in tiny_overrides(corpus)]
     cfg = load_config(None, [*overrides, f"model.family={family}", f"model.hidden={hidden}",
-                             f"model.layers={layers}"])
+                             f"model.layers={layers}", f"model.frame_stride={stride}"])
     task = prepare_task(cfg.data, cfg.features.sample_rate, log=lambda *_: None)
     model = KwsModel(cfg.features, cfg.model, task.labels)
     folder.mkdir(parents=True, exist_ok=True)

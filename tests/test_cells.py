@@ -73,17 +73,31 @@ def test_cell_gru_reset_positions_are_different_models():
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_cell_model_chunked_equals_whole(family):
-    model = KwsModel(FeatureConfig(), ModelConfig(family=family, hidden=24, layers=2),
+@pytest.mark.parametrize("stride", [1, 2, 3])
+def test_cell_model_chunked_equals_whole(family, stride):
+    model = KwsModel(FeatureConfig(), ModelConfig(family=family, hidden=24, layers=2,
+                                                  frame_stride=stride),
                      ["_silence_", "a", "b"]).eval()
-    feats = torch.randn(3, 50, 20)
+    feats = torch.randn(3, 60, 20)
+    piece = 6 * stride
     with torch.no_grad():
         whole, _ = model(feats)
         state, parts = None, []
-        for lo in range(0, 50, 7):
-            out, state = model(feats[:, lo:lo + 7], state, explicit=True)
+        for lo in range(0, 60, piece):
+            out, state = model(feats[:, lo:lo + piece], state, explicit=True)
             parts.append(out)
+    assert whole.shape[1] == 60 // stride
     assert (torch.cat(parts, 1) - whole).abs().max().item() <= 1e-5
+
+
+def test_cell_frame_stride_stacks_consecutive_frames():
+    model = KwsModel(FeatureConfig(), ModelConfig(hidden=8, layers=1, frame_stride=2), ["a"])
+    feats = torch.arange(2 * 5 * 20, dtype=torch.float32).reshape(2, 5, 20)
+    stacked = model.stack(feats)
+    assert stacked.shape == (2, 2, 40)
+    assert torch.equal(stacked[1, 1], torch.cat([feats[1, 2], feats[1, 3]]))
+    assert model.layers[0].weights[0].shape[1] == 40
+    assert model.macs_per_frame()["model"] == (3 * 8 * (40 + 8) + 8) // 2
 
 
 def test_cell_model_size_report():

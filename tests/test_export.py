@@ -55,6 +55,20 @@ def test_export_every_family_float_and_int8(tiny_corpus, tmp_path, family, layer
         assert len(names) == expected and names[0] == "fe_carry"
 
 
+@pytest.mark.parametrize("stride", [2, 3])
+def test_export_frame_stride(tiny_corpus, tmp_path, stride):
+    run = random_run(tiny_corpus, tmp_path / "run", "gru", hidden=16, layers=2, stride=stride)
+    meta = export_bundle(run, tmp_path / "b", ExportOptions(
+        quantize="dynamic", chunk_hops=4, max_int8_drop=100.0, **FAST), **QUIET)
+    assert meta["chunk_hops"] % stride == 0 and meta["frame_stride"] == stride
+    assert meta["output"]["shape"][1] == meta["chunk_hops"] // stride
+    assert meta["verification"]["float_vs_pytorch_max_abs_diff"] <= 1e-4
+    assert meta["verification"]["feed_size_max_abs_diff"] == 0.0
+    det = Detector(tmp_path / "b")
+    x = (0.1 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32)
+    assert det.posteriors(x[None]).shape[1] == 98 // stride
+
+
 def test_export_static_qdq_quantizes_every_weight(tiny_run, tmp_path):
     meta = export_bundle(tiny_run, tmp_path / "b", ExportOptions(
         quantize="static", chunk_hops=4, max_int8_drop=100.0, **FAST), **QUIET)

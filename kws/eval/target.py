@@ -31,11 +31,16 @@ class Target:
 
     @property
     def hop_s(self) -> float:
-        return self.config.features.hop_length / self.sample_rate
+        """Time between posteriors."""
+        return self.config.features.hop_length * self.config.model.frame_stride / \
+            self.sample_rate
 
     @property
     def window_s(self) -> float:
-        return self.config.features.win_length / self.sample_rate
+        """Time of the first posterior (the end of the first stacked group of frames)."""
+        fe = self.config.features
+        return (fe.win_length + (self.config.model.frame_stride - 1) * fe.hop_length) / \
+            self.sample_rate
 
     def clip_posteriors(self, clips: np.ndarray) -> np.ndarray:
         if self.detector is not None:
@@ -60,7 +65,9 @@ def torch_stream_posteriors(model, audio: np.ndarray, block_frames: int = 3000) 
     from kws.features.mfcc import num_frames
 
     cfg = model.feature_cfg
-    total = num_frames(len(audio), cfg)
+    stride = model.stride
+    block_frames -= block_frames % stride
+    total = num_frames(len(audio), cfg) // stride * stride
     out, state = [], None
     x = torch.from_numpy(np.asarray(audio, np.float32))
     with torch.no_grad():

@@ -127,12 +127,13 @@ def write_meta(folder: Path, model_file: str, model, cfg, opts: ExportOptions,
                   "dtype": "int16" if opts.input_kind == "pcm16" else "float32",
                   "shape": input_shape},
         "chunk_hops": opts.chunk_hops,
+        "frame_stride": model.stride,
         "states": [{"name": s.name, "output": s.output, "size": s.size, "kind": s.kind,
                     "dtype": "float32", "shape": ["batch", s.size],
                     "initial": "first window-hop samples of the stream" if s.kind == "frontend"
                     else "zeros"} for s in specs],
         "output": {"name": "posteriors", "dtype": "float32",
-                   "shape": ["batch", opts.chunk_hops, len(model.labels)]},
+                   "shape": ["batch", opts.chunk_hops // model.stride, len(model.labels)]},
         "model": {"file": model_file, "sha256": sha256_file(path),
                   "size_bytes": path.stat().st_size, "quantization": quantization},
         "decision": {"thresholds": thresholds, "smoothing_ms": opts.smoothing_ms,
@@ -154,6 +155,11 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions,
     run = Path(run)
     model_path = _model_file(run)
     model, cfg, _ = load_model(model_path)
+    if opts.chunk_hops % model.stride:
+        chunk = opts.chunk_hops + model.stride - opts.chunk_hops % model.stride
+        log(f"chunk of {opts.chunk_hops} hops rounded up to {chunk}, a multiple of the "
+            f"model's frame stride ({model.stride})")
+        opts = replace(opts, chunk_hops=chunk)
     if opts.quantize not in ("none", "dynamic", "static"):
         raise KwsInputError(f"--quantize {opts.quantize}: expected none, dynamic or static")
     rule = cfg.train.loss
@@ -175,7 +181,7 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions,
         for d in (float_dir, one_dir):
             d.mkdir()
         export_step(model, opts.chunk_hops, opts.input_kind, float_dir / "model.onnx")
-        export_step(model, 1, opts.input_kind, one_dir / "model.onnx")
+        export_step(model, model.stride, opts.input_kind, one_dir / "model.onnx")
         q_dir = tmp / "int8"
         if opts.quantize != "none":
             q_dir.mkdir()
@@ -186,8 +192,8 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions,
             if path.is_file():
                 _compact(path)
         write_meta(float_dir, "model.onnx", model, cfg, opts, "none", thresholds, {})
-        write_meta(one_dir, "model.onnx", model, cfg, replace(opts, chunk_hops=1), "none",
-                   thresholds, {})
+        write_meta(one_dir, "model.onnx", model, cfg, replace(opts, chunk_hops=model.stride),
+                   "none", thresholds, {})
         det = Detector(float_dir, threads=1)
         one = Detector(one_dir, threads=1)
 
@@ -215,7 +221,7 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions,
                                             else sample[:8].astype(np.float32) / 32768.0)
         checks["chunk_vs_one_hop_max_abs_diff"] = diff_one
         checks["feed_size_max_abs_diff"] = stream_diff
-        log(f"check: {opts.chunk_hops}-hop graph vs 1-hop steps: max abs diff {diff_one:.2e}; "
+        log(f"check: {opts.chunk_hops}-hop graph vs 1-step graph: max abs diff {diff_one:.2e}; "
             f"feeding 1 hop / {opts.chunk_hops} hops / whole: max abs diff {stream_diff:.2e}")
         if not diff_one <= CHUNK_TOLERANCE or stream_diff != 0.0:
             raise ExportCheckFailed("posteriors depend on how audio is chunked "

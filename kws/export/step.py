@@ -3,7 +3,7 @@
     inputs : audio [B, N*hop] (float32 PCM, or int16 PCM), or features [B, N, cepstra]
              fe_carry [B, window-hop]            (PCM inputs: the front end's carried samples)
              state_<l>_h [B, hidden] (and state_<l>_c for the LSTM), per layer
-    outputs: posteriors [B, N, classes], fe_carry_out, state_<l>_h_out, ...
+    outputs: posteriors [B, N/stride, classes], fe_carry_out, state_<l>_h_out, ...
 
 It is the trained model's own code: the front end is kws.features.MfccStep, the recurrence is
 the registered family's explicit cell (kws.models.cells) unrolled over the N frames, with the
@@ -53,7 +53,11 @@ class StepModel(nn.Module):
         super().__init__()
         if input_kind not in INPUT_KINDS:
             raise ValueError(f"input kind {input_kind!r}: expected one of {INPUT_KINDS}")
+        if chunk % model.stride:
+            raise ValueError(f"chunk of {chunk} hops: must be a multiple of the model's frame "
+                             f"stride ({model.stride})")
         self.chunk = chunk
+        self.stride = model.stride
         self.input_kind = input_kind
         self.families = [layer.family for layer in model.layers]
         self.hidden = [layer.hidden for layer in model.layers]
@@ -83,6 +87,8 @@ class StepModel(nn.Module):
         else:
             feats = x
         h = (feats - self.feat_mean) * self.feat_inv_std
+        if self.stride > 1:  # the chunk holds a whole number of stacked groups
+            h = h.reshape(h.shape[0], self.chunk // self.stride, -1)
         pos = 0
         for i, family in enumerate(self.families):
             n = self.num_states[i]

@@ -93,7 +93,8 @@ class KwsModel(nn.Module):
         self.frontend = Mfcc(features)
         self.register_buffer("feat_mean", torch.zeros(features.n_cepstra))
         self.register_buffer("feat_std", torch.ones(features.n_cepstra))
-        sizes = [features.n_cepstra] + [model.hidden] * model.layers
+        self.stride = model.frame_stride
+        sizes = [features.n_cepstra * self.stride] + [model.hidden] * model.layers
         self.layers = nn.ModuleList(RecurrentLayer(self.family, sizes[i], sizes[i + 1])
                                     for i in range(model.layers))
         self.dropout = nn.Dropout(model.dropout)
@@ -118,12 +119,22 @@ class KwsModel(nn.Module):
     def initial_state(self, batch: int, device: torch.device | None = None) -> State:
         return [layer.initial_state(batch, device) for layer in self.layers]
 
+    def stack(self, feats: Tensor) -> Tensor:
+        """[B, T, C] -> [B, T // stride, stride * C]: each recurrent step sees `stride`
+        consecutive frames; a trailing incomplete group is dropped."""
+        if self.stride == 1:
+            return feats
+        b, t, c = feats.shape
+        steps = t // self.stride
+        return feats[:, :steps * self.stride].reshape(b, steps, self.stride * c)
+
     def forward(self, feats: Tensor, state: State | None = None,
                 explicit: bool = False) -> tuple[Tensor, State]:
-        """Normalized features [B, T, C] -> (logits [B, T, classes], new state)."""
+        """Normalized features [B, T, C] -> (logits [B, T // stride, classes], new state).
+        Fed in pieces, each piece must hold a multiple of `stride` frames."""
         if state is None:
             state = self.initial_state(feats.shape[0], feats.device)
-        x, new_state = feats, []
+        x, new_state = self.stack(feats), []
         for i, layer in enumerate(self.layers):
             x, s = layer(x, state[i], explicit=explicit)
             new_state.append(s)
@@ -136,14 +147,15 @@ class KwsModel(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def macs_per_frame(self) -> dict[str, int]:
-        """Multiply-accumulates per 10 ms frame: encoder + classifier, and the front end."""
+        """Multiply-accumulates per frame (hop): encoder + classifier (which run once per
+        `stride` frames), and the front end."""
         enc = 0
         for layer in self.layers:
             w_ih, w_hh, _, _ = layer.weights
             enc += w_ih.numel() + w_hh.numel()
-        cls = self.classifier.weight.numel()
+        model = (enc + self.classifier.weight.numel()) // self.stride
         front = sum(c.numel() for c in mfcc_constants(self.feature_cfg).values())
-        return {"model": enc + cls, "frontend": front, "total": enc + cls + front}
+        return {"model": model, "frontend": front, "total": model + front}
 
     def state_size(self) -> int:
         """Floats of recurrent state per stream."""

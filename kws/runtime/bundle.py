@@ -84,6 +84,7 @@ class Bundle:
     thresholds: dict[str, float]
     decision: dict
     threads: int
+    frame_stride: int = 1
 
     @property
     def chunk_samples(self) -> int:
@@ -96,7 +97,13 @@ class Bundle:
 
     @property
     def frame_seconds(self) -> float:
-        return self.hop_length / self.sample_rate
+        """Time between two posteriors (hop x frame stride)."""
+        return self.hop_length * self.frame_stride / self.sample_rate
+
+    @property
+    def first_output_seconds(self) -> float:
+        """Time of the first posterior: the end of the first stacked group of frames."""
+        return (self.win_length + (self.frame_stride - 1) * self.hop_length) / self.sample_rate
 
 
 def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
@@ -165,6 +172,10 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
             raise BundleError(f"bundle.json: decision.thresholds[{k!r}] must be in (0, 1]")
         thresholds[k] = float(v)
     runtime = meta.get("runtime", {}) if isinstance(meta.get("runtime", {}), dict) else {}
+    stride = meta.get("frame_stride", 1)
+    if isinstance(stride, bool) or not isinstance(stride, int) or not 1 <= stride <= 4 \
+            or chunk % stride:
+        raise BundleError("bundle.json: frame_stride must be 1..4 and divide chunk_hops")
     threads = runtime.get("threads", 1)
     if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= 256:
         raise BundleError("bundle.json: runtime.threads must be an integer 0..256")
@@ -173,4 +184,5 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
                   hop_length=hop, input_kind=kind, input_name=_field(inp, "name", str, "input."),
                   n_features=n_features, chunk_hops=chunk, states=states,
                   output_name=_field(_field(meta, "output", dict), "name", str, "output."),
-                  thresholds=thresholds, decision=decision, threads=threads)
+                  thresholds=thresholds, decision=decision, threads=threads,
+                  frame_stride=stride)

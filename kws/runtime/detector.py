@@ -157,7 +157,7 @@ class Stream:
         self.detector = detector
         b = detector.bundle
         self.decider = Decider(detector.decision, b.labels, b.frame_seconds,
-                               b.win_length / b.sample_rate)
+                               b.first_output_seconds)
         self.recorded: list[np.ndarray] | None = None  # set to a list to keep posteriors
         self.reset()
 
@@ -173,11 +173,12 @@ class Stream:
 
     @property
     def real_frames(self) -> int:
-        """Frames that lie entirely inside the samples received (what a batch MFCC gives)."""
+        """Posteriors whose frames lie entirely inside the samples received (what the
+        PyTorch model gives for the same signal as one batch)."""
         b = self.detector.bundle
-        if b.input_kind == "features":
-            return self.received
-        return max(0, (self.received - b.win_length) // b.hop_length + 1)
+        frames = self.received if b.input_kind == "features" else \
+            max(0, (self.received - b.win_length) // b.hop_length + 1)
+        return frames // b.frame_stride
 
     # -- buffering ----------------------------------------------------------------------
     def _accept(self, piece: np.ndarray) -> None:

@@ -29,7 +29,7 @@ def plot_stream(path: str | Path, wave: np.ndarray, posteriors: np.ndarray, dete
     step = max(1, len(wave) // 20000)  # enough points for the eye, not millions
     ax_w.plot(t[::step], wave[::step], lw=0.4, color="0.3")
     ax_w.set_ylabel("waveform")
-    ft = np.arange(len(posteriors)) * b.frame_seconds + b.win_length / rate
+    ft = np.arange(len(posteriors)) * b.frame_seconds + b.first_output_seconds
     colors = plt.cm.tab10(np.linspace(0, 1, 10))
     for i, kw in enumerate(b.keywords):
         col = b.labels.index(kw)

@@ -183,10 +183,11 @@ class Trainer:
         self.noise = torch.from_numpy(self.data.noise).to(self.device)
         self.word_ends = torch.tensor([active_region(c.astype(np.float32) / 32768.0, sr)[1]
                                        for c in np.asarray(train.clips)], device=self.device)
-        hop = cfg.features.hop_length
+        hop = cfg.features.hop_length * cfg.model.frame_stride  # keeps stacking aligned
         self.context = round(cfg.augment.context_ms * sr / 1000 / hop) * hop \
             if cfg.augment.context_prob > 0 else 0
-        self.clip_frames = num_frames(self.train_clips.shape[1], cfg.features)
+        self.clip_frames = num_frames(self.train_clips.shape[1], cfg.features) // \
+            cfg.model.frame_stride  # recurrent steps of the clip region
         if cfg.train.batch_size % dist.world:
             raise KwsInputError(f"train.batch_size={cfg.train.batch_size}: must be divisible "
                                 f"by the number of processes ({dist.world})")
