@@ -152,7 +152,9 @@ class TrainConfig:
     warmup: float = spec(0.1, lo=0.0, hi=0.9, doc="fraction of steps warming up")
     grad_clip: float = spec(5.0, lo=0.0, hi=1e6, doc="max gradient norm; 0 turns it off")
     label_smoothing: float = spec(0.05, lo=0.0, hi=0.5)
-    loss: str = spec("last_frame", choices=("last_frame", "maxpool", "hybrid"))
+    loss: str = spec("end", choices=("end", "last_frame", "maxpool"),
+                     doc="end: last-frame CE on end-aligned clips + quiet filler (see "
+                         "kws.train.loss)")
     patience: int = spec(0, lo=0, hi=10000, doc="early stop after N epochs without gain; 0 off")
     seed: int = spec(0, lo=0, hi=2**31 - 1)
     device: str = spec("auto", choices=("auto", "cpu", "cuda"))

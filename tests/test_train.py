@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from kws.train.checkpoint import load_model
-from kws.train.loss import clip_predictions, maxpool_loss
+from kws.train.loss import Classes, clip_predictions, end_loss, maxpool_loss
 from tests.conftest import tiny_overrides
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
@@ -102,23 +102,41 @@ def test_train_ddp_two_processes_match_one(tiny_corpus, tmp_path):
 
 
 def test_train_maxpool_loss_rewards_a_peak_and_punishes_other_peaks():
-    silence = 0
+    classes = Classes.of(["_silence_", "a", "b"])
     labels = torch.tensor([2])
     flat = torch.zeros(1, 10, 3)
     peaked = flat.clone()
     peaked[0, 6, 2] = 8.0
     wrong_peak = peaked.clone()
     wrong_peak[0, 2, 1] = 8.0
-    lf, lp, lw = (maxpool_loss(x, labels, silence).item() for x in (flat, peaked, wrong_peak))
+    lf, lp, lw = (maxpool_loss(x, labels, classes).item() for x in (flat, peaked, wrong_peak))
     assert lp < lf and lw > lp
     # a silence clip is silence at every frame
     sil = torch.zeros(1, 10, 3)
     sil[0, :, 0] = 6.0
-    assert maxpool_loss(sil, torch.tensor([0]), silence).item() < 0.1
+    assert maxpool_loss(sil, torch.tensor([0]), classes).item() < 0.1
     # the context's keyword is not punished
     ignore = torch.tensor([1])
-    assert maxpool_loss(wrong_peak, labels, silence, ignore=ignore).item() == \
-        pytest.approx(maxpool_loss(peaked, labels, silence, ignore=ignore).item())
+    assert maxpool_loss(wrong_peak, labels, classes, ignore=ignore).item() == \
+        pytest.approx(maxpool_loss(peaked, labels, classes, ignore=ignore).item())
+
+
+def test_train_end_loss_quiets_keywords_in_filler_clips_only():
+    classes = Classes.of(["_silence_", "_unknown_", "yes"])
+    quiet = torch.zeros(1, 10, 3)
+    quiet[0, -1, 1] = 6.0                    # an _unknown_ clip, correct at its last frame
+    firing = quiet.clone()
+    firing[0, 4, 2] = 8.0                    # ... but "yes" fires in the middle of it
+    unknown = torch.tensor([1])
+    assert end_loss(firing, unknown, classes) > end_loss(quiet, unknown, classes) + 1.0
+    # in a keyword clip the same mid-clip peak is not punished (only the last frame counts)
+    kw = torch.zeros(1, 10, 3)
+    kw[0, -1, 2] = 6.0
+    kw_peak = kw.clone()
+    kw_peak[0, 4, 1] = 8.0
+    yes = torch.tensor([2])
+    assert end_loss(kw_peak, yes, classes).item() == pytest.approx(end_loss(kw, yes, classes)
+                                                                   .item())
 
 
 def test_train_clip_decision_rule():

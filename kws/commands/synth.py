@@ -16,7 +16,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--per-word", type=int, default=200, help="renditions per keyword")
     p.add_argument("--per-negative", type=int, default=None,
                    help="renditions per negative (default: --per-word)")
-    p.add_argument("--out", required=True, help="output corpus folder")
+    p.add_argument("--out", required=True, help="output corpus folder (with --sentences: the "
+                   "demo recording to write, its labels beside it as .csv)")
+    p.add_argument("--sentences", type=int, default=0, metavar="N",
+                   help="instead of a corpus, write a demo recording of N sentences, each "
+                   "holding one of the words, over noise")
     p.add_argument("--languages", default="english",
                    help="'english' (accents), 'all' (every espeak-ng voice) or a comma list")
     p.add_argument("--noise-seconds", type=float, default=30.0,
@@ -33,6 +37,17 @@ def run(args: argparse.Namespace) -> int:
     from kws.data.synth import synthesize_corpus
 
     t0 = time.perf_counter()
+    if args.sentences:
+        from kws.data.synth import demo_sentences
+
+        info = demo_sentences(args.words, args.out, args.sentences, seed=args.seed,
+                              workers=args.workers)
+        if args.json:
+            print_json(info)
+        else:
+            print(f"{info['keywords']} sentences ({info['seconds']} s) -> {info['audio']} + "
+                  f"{info['labels']}")
+        return 0
     summary = synthesize_corpus(args.words, args.out, per_word=args.per_word,
                                 negatives=args.negatives, per_negative=args.per_negative,
                                 seed=args.seed, languages=args.languages,

@@ -217,3 +217,61 @@ def synthesize_corpus(words: list[str], out: str | Path, per_word: int = 200,
                "noise": noise, "files": clips}
     atomic_write_json(out / "synth.json", summary)
     return summary
+
+
+FILLER_WORDS = ("please", "now", "okay", "then", "the", "light", "music", "turn", "and",
+                "maybe", "just", "could", "you", "a", "little", "more", "after", "that",
+                "we", "will", "see", "today", "here", "it", "is")
+
+
+def _words_chunk(jobs: list[Job]) -> list[np.ndarray]:
+    return [render(job) for job in jobs]
+
+
+def demo_sentences(keywords: list[str], out: str | Path, count: int = 12, seed: int = 0,
+                   snr_db: float = 15.0, noise: np.ndarray | None = None,
+                   workers: int = 0) -> dict:
+    """A demo recording: `count` synthesized sentences, each with one keyword among filler
+    words, over noise; writes OUT (audio) and OUT with .csv (keyword,start,end).
+
+    Words are synthesized one by one (one voice per sentence) and joined with short pauses,
+    so the label of each keyword is exact."""
+    from kws.eval.longstream import Event, write_labels
+
+    rng = np.random.default_rng([seed, 11])
+    variants = [""] + list_variants()
+    sentences = []
+    for i in range(count):
+        voice = draw_voice(rng, list(ENGLISH_ACCENTS), variants)
+        voice = Voice(voice.language, voice.variant, min(voice.rate, 200), voice.pitch,
+                      voice.range, 100)
+        words = list(rng.choice(FILLER_WORDS, size=int(rng.integers(2, 6))))
+        kw = str(keywords[i % len(keywords)])
+        words.insert(int(rng.integers(0, len(words) + 1)), kw)
+        sentences.append((kw, [Job(w, "", i * 100 + j, voice) for j, w in enumerate(words)]))
+    flat = [job for _, jobs in sentences for job in jobs]
+    audios = iter(map_in_chunks(_words_chunk, flat, workers, chunk_size=CHUNK,
+                                fresh_process=True))
+    pieces, events, t = [np.zeros(SAMPLE_RATE // 2, np.float32)], [], 0.5
+    for kw, jobs in sentences:
+        for job in jobs:
+            audio = next(audios)
+            if job.text == kw:
+                events.append(Event(kw, round(t, 3), round(t + audio.size / SAMPLE_RATE, 3)))
+            gap = np.zeros(int(rng.uniform(0.08, 0.2) * SAMPLE_RATE), np.float32)
+            pieces += [audio, gap]
+            t += (audio.size + gap.size) / SAMPLE_RATE
+        pause = np.zeros(int(rng.uniform(1.0, 2.0) * SAMPLE_RATE), np.float32)
+        pieces.append(pause)
+        t += pause.size / SAMPLE_RATE
+    speech = np.concatenate(pieces)
+    if noise is None:
+        noise = colored_noise("pink", speech.size / SAMPLE_RATE + 1, rng)
+    bed = np.resize(noise, speech.size)
+    p_speech = float(np.mean(np.concatenate([p for p in pieces if p.any()]) ** 2))
+    bed = bed * np.sqrt(p_speech / (float(np.mean(bed ** 2)) + 1e-12) / 10 ** (snr_db / 10))
+    out = Path(out)
+    save_audio(out, np.clip(speech + bed, -1, 1), SAMPLE_RATE)
+    write_labels(out.with_suffix(".csv"), events)
+    return {"audio": str(out), "labels": str(out.with_suffix(".csv")),
+            "seconds": round(speech.size / SAMPLE_RATE, 2), "keywords": len(events)}

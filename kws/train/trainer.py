@@ -31,7 +31,7 @@ from kws.eval.clips import clip_log_posteriors
 from kws.features.mfcc import num_frames
 from kws.models import KwsModel
 from kws.train.checkpoint import CheckpointStore, save_model
-from kws.train.loss import LOSSES, clip_predictions
+from kws.train.loss import LOSSES, Classes, clip_predictions
 from kws.train.rundir import RunLock, has_run
 
 
@@ -114,13 +114,13 @@ def feature_statistics(model: KwsModel, clips: np.ndarray, device: torch.device,
     return mean.float(), std.float()
 
 
-def clip_metrics(logp: np.ndarray, labels: np.ndarray, loss: str, silence: int) -> dict:
+def clip_metrics(logp: np.ndarray, labels: np.ndarray, loss: str, classes: Classes) -> dict:
     """Loss and accuracy of clips (logp [N, T, K] over the clip frames)."""
     if len(labels) == 0:
         return {"loss": float("nan"), "accuracy": float("nan"), "clips": 0}
     with torch.no_grad():
-        value = LOSSES[loss](torch.from_numpy(logp), torch.from_numpy(labels), silence).item()
-    pred = clip_predictions(np.exp(logp), loss, silence)
+        value = LOSSES[loss](torch.from_numpy(logp), torch.from_numpy(labels), classes).item()
+    pred = clip_predictions(np.exp(logp), loss, classes.silence)
     return {"loss": value, "accuracy": float((pred == labels).mean()), "clips": len(labels)}
 
 
@@ -208,6 +208,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and
                                            self.amp_dtype == torch.float16)
         self.loss_fn = LOSSES[cfg.train.loss]
+        self.classes = Classes.of(self.data.labels, self.device)
         self.store = CheckpointStore(self.run_dir / "ckpt")
 
     # -- state ------------------------------------------------------------------------
@@ -251,8 +252,8 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
             logits, _ = self.net(feats)
         logits = logits[:, -self.clip_frames:].float()
-        loss = self.loss_fn(logits, labels[mine], self.data.silence_index,
-                            cfg.train.label_smoothing, comp.context_label[mine])
+        loss = self.loss_fn(logits, labels[mine], self.classes, cfg.train.label_smoothing,
+                            comp.context_label[mine])
         if not torch.isfinite(loss):
             if cfg.train.nan_policy == "stop":
                 raise TrainingError(
@@ -289,7 +290,7 @@ class Trainer:
         logp = clip_log_posteriors(self.model, val.clips, self.device,
                                    batch_size=2 * self.cfg.train.batch_size)
         return clip_metrics(logp, self.data.label_indices("validation"),
-                            self.cfg.train.loss, self.data.silence_index)
+                            self.cfg.train.loss, Classes.of(self.data.labels))
 
     # -- the run ----------------------------------------------------------------------
     def fit(self, resume: bool = False) -> dict:

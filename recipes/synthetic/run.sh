@@ -8,7 +8,14 @@
 #         1 prepare  2 train  3 evaluate (test clips + a synthetic stream)
 #         4 export (verified INT8 bundle in DIR/bundle)
 WORDS=yes,no,up,down,left,right,on,off,stop,go
-NEGATIVES=bed,bird,cat,dog,happy,house,marvin,sheila,tree,wow,learn,follow,forward,visual,one,two,three,four,five
+# words a stream will hear between keywords: the _unknown_ class (kept apart from the words
+# of the demo sentences, which test it)
+NEGATIVES=bed,bird,cat,dog,happy,house,marvin,sheila,tree,wow,learn,follow,forward,visual,\
+one,two,three,four,five,six,seven,eight,nine,zero,yellow,window,kitchen,morning,coffee,table,\
+open,close,water,phone,number,yesterday,often,gone,\
+goal,start,bright,noise,snow,soft,under,over,about,around,because,people,\
+something,thanks,hello,good,great,little,other,every,another,question,answer,weather,\
+dinner,listen,remember,together,tomorrow,garden,camera,minute,second,paper,pocket
 PER_WORD=${PER_WORD:-250}
 ARGS=()
 while [ $# -gt 0 ]; do
@@ -26,7 +33,7 @@ if stage 0 "synthesize ${PER_WORD} renditions of each of $WORDS"; then
         echo "$DATA already holds a synthetic corpus: keeping it"
     else
         "$KWS" synth --words "$WORDS" --negatives "$NEGATIVES" --per-word "$PER_WORD" \
-            --per-negative $((PER_WORD / 5 + 1)) --out "$DATA"
+            --per-negative $((PER_WORD / 8 + 1)) --out "$DATA"
     fi
 fi
 if stage 1 "prepare: corpus report"; then
