@@ -25,6 +25,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "export": ("kws.commands.export", "export a run to a verified ONNX/INT8 device bundle"),
     "stream": ("kws.commands.stream", "run a bundle over a recording or raw PCM on stdin"),
     "listen": ("kws.commands.listen", "live keyword spotting from the microphone"),
+    "bench": ("kws.commands.bench", "benchmarks: runtime, frontend, train, gradients, "
+              "seed-table"),
 }
 
 

@@ -20,7 +20,8 @@ def read_jsonl(path: str) -> tuple[list[dict], dict]:
 
 
 def detections(truth_csv: str, jsonl: str) -> None:
-    truth = list(csv.DictReader(open(truth_csv)))
+    with open(truth_csv, newline="") as f:
+        truth = list(csv.DictReader(f))
     found, _ = read_jsonl(jsonl)
     used = set()
     print(f"{'truth':>24}   {'detected':>26}")

@@ -154,3 +154,20 @@ def test_train_two_runs_cannot_share_a_directory(tiny_corpus, tmp_path):
 
     with RunLock(tmp_path), pytest.raises(KwsInputError, match="another kws train"):
         RunLock(tmp_path).__enter__()
+
+
+def test_train_gpu_check_compares_devices_step_by_step(tiny_corpus, tmp_path):
+    """scripts/gpu_check.py's loss recorder: the same steps on the same device give the
+    same losses (on CUDA it is compared with the CPU)."""
+    import importlib.util
+
+    from kws.config import load_config
+
+    spec = importlib.util.spec_from_file_location(
+        "gpu_check", Path(__file__).resolve().parents[1] / "scripts" / "gpu_check.py")
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    cfg = load_config(None, [o.removeprefix("--set=") for o in tiny_overrides(tiny_corpus)])
+    a, _, params = gpu_check.losses(cfg, tmp_path / "a", "cpu", 3)
+    b, _, _ = gpu_check.losses(cfg, tmp_path / "b", "cpu", 3)
+    assert a == b and len(a) == 3 and params > 0

@@ -239,7 +239,7 @@ def demo_sentences(keywords: list[str], out: str | Path, count: int = 12, seed: 
     from kws.eval.longstream import Event, write_labels
 
     rng = np.random.default_rng([seed, 11])
-    variants = [""] + list_variants()
+    variants = ["", *list_variants()]
     sentences = []
     for i in range(count):
         voice = draw_voice(rng, list(ENGLISH_ACCENTS), variants)

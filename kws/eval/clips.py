@@ -18,7 +18,7 @@ def clip_log_posteriors(model: KwsModel, clips: np.ndarray | torch.Tensor,
     model.eval()
     out = []
     for lo in range(0, len(clips), batch_size):
-        part = torch.as_tensor(np.asarray(clips[lo:lo + batch_size]))
+        part = torch.from_numpy(np.array(clips[lo:lo + batch_size]))
         wave = part.float() / 32768.0 if part.dtype == torch.int16 else part.float()
         logits, _ = model(model.features(wave.to(device)))
         out.append(torch.log_softmax(logits.float(), dim=-1).cpu().numpy())

@@ -1,0 +1,96 @@
+"""Evaluation: clip reports, long-stream building, streaming scores that are the same for
+PyTorch and ONNX, threshold picking, and one-line errors for bad label files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from kws.cli import main
+from kws.errors import KwsInputError
+from kws.eval.longstream import Event, make_stream, read_labels, write_labels
+from kws.eval.stream_eval import pick_threshold, score, stream_report
+from kws.eval.target import open_target
+
+
+def test_eval_clip_report_and_confusion_png(tiny_run, capsys):
+    assert main(["eval", str(tiny_run), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)["clips"]
+    assert out["split"] == "test" and 0.5 < out["accuracy"] <= 1.0
+    assert set(out["per_class"]) == set(out["labels"])
+    m = np.array(out["confusion"])
+    assert m.sum() == out["clips"] and np.trace(m) / m.sum() == pytest.approx(out["accuracy"])
+    assert (tiny_run / "eval" / "clips_test_confusion.png").stat().st_size > 5000
+
+
+def test_eval_bundle_and_run_give_the_same_streaming_numbers(tiny_run, tiny_bundle,
+                                                              tiny_stream):
+    wav, labels = tiny_stream
+    quiet = {"log": lambda *_: None}
+    torch_report = stream_report(open_target(tiny_run), wav, labels, **quiet)
+    onnx_report = stream_report(open_target(tiny_bundle), wav, labels, **quiet)
+    assert torch_report["events"] > 20
+    assert torch_report["det"] == onnx_report["det"]
+    assert torch_report["at_threshold"] == onnx_report["at_threshold"]
+    assert torch_report["threshold"] == onnx_report["threshold"]
+    assert any(r["miss_rate"] < 1.0 for r in torch_report["det"])
+
+
+def test_eval_bundle_clip_accuracy_equals_pytorch(tiny_run, tiny_bundle, capsys):
+    assert main(["eval", str(tiny_run), "--json"]) == 0
+    a = json.loads(capsys.readouterr().out)["clips"]
+    assert main(["eval", str(tiny_bundle), "--json"]) == 0
+    b = json.loads(capsys.readouterr().out)["clips"]
+    assert a["accuracy"] == b["accuracy"] and a["confusion"] == b["confusion"]
+
+
+def test_eval_make_stream_is_deterministic(tiny_corpus, tmp_path):
+    a = make_stream(str(tiny_corpus), tmp_path / "a.wav", split="test", minutes=0.5, seed=4)
+    make_stream(str(tiny_corpus), tmp_path / "b.wav", split="test", minutes=0.5, seed=4)
+    make_stream(str(tiny_corpus), tmp_path / "c.wav", split="test", minutes=0.5, seed=5)
+    assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
+    assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
+    assert (tmp_path / "a.csv").read_text() != (tmp_path / "c.csv").read_text()
+    assert a["keywords"] > 3 and abs(a["seconds"] - 30) < 0.01
+    events = read_labels(tmp_path / "a.csv", a["seconds"], ["yes", "no", "stop"])
+    assert all(0.1 < e.end - e.start < 1.05 for e in events)
+
+
+def test_eval_scoring_rules():
+    events = [Event("yes", 1.0, 1.5), Event("no", 5.0, 5.4), Event("yes", 9.0, 9.5)]
+    s = score([("yes", 1.6), ("yes", 1.7), ("no", 7.0), ("yes", 9.2)], events,
+              ["yes", "no"])
+    assert s.hits == {"yes": 2, "no": 0} and s.misses == {"yes": 0, "no": 1}
+    assert s.false_alarms == {"yes": 1, "no": 1}  # a second detection of a word is one too
+    assert sorted(round(x, 3) for x in s.latencies) == [-0.3, 0.1]
+    sweep = [{"threshold": 0.3, "false_alarms_per_hour": 5.0, "miss_rate": 0.1},
+             {"threshold": 0.6, "false_alarms_per_hour": 0.8, "miss_rate": 0.2},
+             {"threshold": 0.9, "false_alarms_per_hour": 0.0, "miss_rate": 0.4}]
+    assert pick_threshold(sweep, 1.0)["threshold"] == 0.6
+    assert pick_threshold(sweep, 0.0)["threshold"] == 0.9
+
+
+@pytest.mark.parametrize("rows,pattern", [
+    ([("yes", 1.0, 1.5), ("no", 100.0, 100.5)], "recording is 10.00 s long"),
+    ([("yes", 1.0, 1.5), ("no", 1.4, 2.0)], "overlapping labels"),
+    ([("banana", 1.0, 1.5)], "unknown keyword 'banana'"),
+    ([("yes", 2.0, 1.0)], "expected 0 <= start < end"),
+])
+def test_eval_bad_label_files_one_line_error(tmp_path, rows, pattern):
+    path = tmp_path / "labels.csv"
+    write_labels(path, [Event(*r) for r in rows])
+    with pytest.raises(KwsInputError, match=pattern) as info:
+        read_labels(path, 10.0, ["yes", "no"])
+    assert "\n" not in str(info.value)
+
+
+def test_eval_cli_bad_labels_exit_2(tiny_bundle, tiny_stream, tmp_path, capsys):
+    wav, _ = tiny_stream
+    bad = tmp_path / "bad.csv"
+    write_labels(bad, [Event("yes", 1.0, 1.5), Event("yes", 1.2, 1.6)])
+    assert main(["eval", str(tiny_bundle), "--no-clips", "--stream", str(wav),
+                 "--labels", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "overlapping labels" in err and err.count("\n") == 0
