@@ -234,6 +234,7 @@ class Trainer:
     # -- one step ---------------------------------------------------------------------
     def _train_step(self, idx: np.ndarray, seed: int) -> tuple[float, int, int]:
         cfg, dist = self.cfg, self.dist
+        self.net.train()  # dropout on; cuDNN's RNN backward needs training mode
         torch.manual_seed(seed)  # dropout
         g = torch.Generator(device=self.device)
         g.manual_seed(seed)
