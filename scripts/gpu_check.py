@@ -14,43 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-
-
-def losses(cfg, run_dir: Path, device: str, steps: int) -> tuple[list[float], float, int]:
-    """Per-step training losses of `steps` steps on `device`, and clips/second after the
-    first few (warm-up) steps."""
-    from dataclasses import replace
-
-    from kws.train.trainer import Trainer, step_seed
-
-    cfg = replace(cfg, train=replace(cfg.train, device=device))
-    tr = Trainer(cfg, run_dir, log=lambda *_: None, progress=False)
-    tr._setup()
-    tr.global_step, tr.skipped = 0, 0
-    out, t0, clips = [], None, 0
-    epoch, step, order = 0, 0, tr._epoch_order(0)
-    for i in range(steps):
-        if step >= tr.steps_per_epoch:
-            epoch, step, order = epoch + 1, 0, tr._epoch_order(epoch + 1)
-        if i == 5:
-            if device == "cuda":
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-        idx = order[step * cfg.train.batch_size:(step + 1) * cfg.train.batch_size]
-        loss, _, n = tr._train_step(idx, step_seed(cfg.train.seed, epoch, step))
-        out.append(loss)
-        if t0 is not None:
-            clips += n
-        step += 1
-    if device == "cuda":
-        torch.cuda.synchronize()
-    rate = clips / (time.perf_counter() - t0) if t0 else 0.0
-    return out, rate, tr.model.num_params()
 
 
 def main() -> int:
@@ -69,6 +36,7 @@ def main() -> int:
     if not torch.cuda.is_available():
         print("gpu_check: no CUDA device here; nothing to check")
         return 0
+    from kws.bench.train import record_steps
     from kws.config import load_config
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -81,8 +49,8 @@ def main() -> int:
                               per_word=150, negatives=["bed", "cat", "tree"], seed=0)
         cfg = load_config(args.config, [f"data.corpus={data}", f"train.batch_size={args.batch}",
                                         "train.amp=true", *args.set])
-        cpu, cpu_rate, params = losses(cfg, Path(tmp) / "cpu", "cpu", args.compare)
-        gpu, gpu_rate, _ = losses(cfg, Path(tmp) / "gpu", "cuda", args.steps)
+        cpu, cpu_rate, params = record_steps(cfg, Path(tmp) / "cpu", "cpu", args.compare)
+        gpu, gpu_rate, _ = record_steps(cfg, Path(tmp) / "gpu", "cuda", args.steps)
         rel = np.abs(np.array(gpu[:args.compare]) - np.array(cpu)) / np.abs(np.array(cpu))
         report = {"device": torch.cuda.get_device_name(0), "params": params,
                   "amp_dtype": cfg.train.amp_dtype, "steps": args.steps,

@@ -156,18 +156,36 @@ def test_train_two_runs_cannot_share_a_directory(tiny_corpus, tmp_path):
         RunLock(tmp_path).__enter__()
 
 
-def test_train_gpu_check_compares_devices_step_by_step(tiny_corpus, tmp_path):
-    """scripts/gpu_check.py's loss recorder: the same steps on the same device give the
-    same losses (on CUDA it is compared with the CPU)."""
-    import importlib.util
-
+def test_train_step_recorder_is_deterministic(tiny_corpus, tmp_path):
+    """The step recorder behind scripts/gpu_check.py and `kws bench train`: the same steps
+    on the same device give the same losses (gpu_check compares CUDA with the CPU)."""
+    from kws.bench.train import record_steps, split_step_time
     from kws.config import load_config
 
-    spec = importlib.util.spec_from_file_location(
-        "gpu_check", Path(__file__).resolve().parents[1] / "scripts" / "gpu_check.py")
-    gpu_check = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gpu_check)
     cfg = load_config(None, [o.removeprefix("--set=") for o in tiny_overrides(tiny_corpus)])
-    a, _, params = gpu_check.losses(cfg, tmp_path / "a", "cpu", 3)
-    b, _, _ = gpu_check.losses(cfg, tmp_path / "b", "cpu", 3)
+    a, _, params = record_steps(cfg, tmp_path / "a", "cpu", 3, warmup=1)
+    b, _, _ = record_steps(cfg, tmp_path / "b", "cpu", 3, warmup=1)
     assert a == b and len(a) == 3 and params > 0
+    split = split_step_time(cfg, tmp_path / "c", "cpu", 2, warmup=1)
+    assert split["data_seconds"] > 0 and split["model_seconds"] > 0
+
+
+def test_train_steps_run_in_training_mode_after_validation(tiny_corpus, tmp_path):
+    """Validation puts the model in eval mode; every training step must run in training mode
+    (dropout on; cuDNN's RNN backward refuses eval mode) and validation restores the mode."""
+    from kws.config import load_config
+    from kws.train.trainer import Trainer
+
+    cfg = load_config(None, [*(o.removeprefix("--set=") for o in tiny_overrides(tiny_corpus)),
+                             "model.layers=2", "model.dropout=0.5"])
+    tr = Trainer(cfg, tmp_path / "run", log=lambda *_: None, progress=False)
+    tr._setup()
+    modes = []
+    tr.model.layers[0].register_forward_pre_hook(lambda m, _: modes.append(m.training))
+    tr.model.train()
+    tr.validate()
+    assert tr.model.training and modes == [False] * len(modes) and modes
+    modes.clear()
+    tr.model.eval()
+    tr._train_step(np.arange(cfg.train.batch_size), seed=1)
+    assert modes == [True]

@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     if args.seconds <= 0:
         raise KwsInputError(f"--seconds {args.seconds}: expected a positive number")
     module.main(args, out)
-    print(f"kws bench {args.suite}: wrote {out / (args.suite + '.md')}")
-    print((out / f"{args.suite}.md").read_text())
+    table = max(out.glob("*.md"), key=lambda p: p.stat().st_mtime)  # the one just written
+    print(f"kws bench {args.suite}: wrote {table} and {table.with_suffix('.json').name}")
+    print(table.read_text())
     return 0

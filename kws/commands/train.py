@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -13,7 +14,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last good checkpoint")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (also off when stderr is not a terminal)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -32,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         cfg = load_config(args.config, overrides)
     try:
-        summary = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+        progress = not args.no_progress and sys.stderr.isatty()
+        summary = train(cfg, args.out, resume=args.resume, progress=progress)
     except TrainingError as exc:
         print(f"kws train: {exc}")
         return 1

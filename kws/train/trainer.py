@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from kws.atomic import atomic_write_json, atomic_write_text
 from kws.audio import active_region
@@ -233,9 +233,15 @@ class Trainer:
 
     # -- one step ---------------------------------------------------------------------
     def _train_step(self, idx: np.ndarray, seed: int) -> tuple[float, int, int]:
-        cfg, dist = self.cfg, self.dist
+        """One optimizer step on the clips `idx`: (loss, correct, clips on this rank)."""
         self.net.train()  # dropout on; cuDNN's RNN backward needs training mode
         torch.manual_seed(seed)  # dropout
+        return self._optimize(*self._make_batch(idx, seed))
+
+    def _make_batch(self, idx: np.ndarray, seed: int) -> tuple[Tensor, Tensor, Tensor]:
+        """The data side of a step: augmented audio -> masked features of this rank's share,
+        with labels and context labels."""
+        cfg, dist = self.cfg, self.dist
         g = torch.Generator(device=self.device)
         g.manual_seed(seed)
         index = torch.from_numpy(idx).to(self.device)
@@ -249,12 +255,17 @@ class Trainer:
         feats = self.model.features(comp.audio[mine], torch.float32)
         mask = spec_mask((len(idx), feats.shape[1], feats.shape[2]), cfg.augment, g,
                          self.device)
-        feats = feats * mask[mine]
+        return feats * mask[mine], labels[mine], comp.context_label[mine]
+
+    def _optimize(self, feats: Tensor, labels: Tensor,
+                  context_label: Tensor) -> tuple[float, int, int]:
+        """The model side of a step: forward, loss, backward, clipping, optimizer."""
+        cfg = self.cfg
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
             logits, _ = self.net(feats)
         logits = logits[:, -self.clip_frames:].float()
-        loss = self.loss_fn(logits, labels[mine], self.classes, cfg.train.label_smoothing,
-                            comp.context_label[mine])
+        loss = self.loss_fn(logits, labels, self.classes, cfg.train.label_smoothing,
+                            context_label)
         if not torch.isfinite(loss):
             if cfg.train.nan_policy == "stop":
                 raise TrainingError(
@@ -273,8 +284,8 @@ class Trainer:
         self.sched.step()
         pred = clip_predictions(torch.softmax(logits.detach(), -1).cpu().numpy(),
                                 cfg.train.loss, self.data.silence_index)
-        correct = int((pred == labels[mine].cpu().numpy()).sum())
-        return float(loss.item()), correct, per
+        correct = int((pred == labels.cpu().numpy()).sum())
+        return float(loss.item()), correct, len(labels)
 
     def _epoch_order(self, epoch: int) -> np.ndarray:
         rng = np.random.default_rng([self.cfg.train.seed, epoch])

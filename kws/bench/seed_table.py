@@ -1,0 +1,155 @@
+"""`kws bench seed-table --runs DIR`: the comparison table of ../shared/docs/seed.md with
+measured numbers, for the classic RNN, the LSTM and the GRU at equal hidden size (2 x 128)
+and at equal parameter count (~160k: RNN 2 x 224, LSTM 2 x 112, GRU 2 x 128).
+
+Measured here: parameters, multiply-accumulates per frame, state floats per stream, a
+training step on this machine's CPU (batch 128), the streaming detector's cost per 10 ms hop
+(float and INT8, 10-hop chunks, one thread). Collected from DIR (trained elsewhere, see
+docs/benchmarks.md): accuracy on Arabic Speech Commands val (the best validation epoch of
+DIR/arabic_FAMILY_SIZING/metrics.jsonl) and on Speech Commands mini's test list
+(DIR/sc_FAMILY_SIZING/eval/clips_test.json, written by `kws eval`). From OUT/gradients.json
+(`kws bench gradients`): the longest sequence on which each family learned the long-range
+task.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from kws.bench.common import speech_audio, write_report
+from kws.bench.models import bench_corpus, model_config, untrained_run
+
+SIZINGS = {"hidden": {"rnn": 128, "lstm": 128, "gru": 128},
+           "params": {"rnn": 224, "lstm": 112, "gru": 128}}
+FAMILIES = ("rnn", "lstm", "gru")
+
+
+def arabic_accuracy(run: Path) -> float | None:
+    path = run / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    return max((r["val_accuracy"] for r in rows), default=None)
+
+
+def sc_accuracy(run: Path) -> float | None:
+    path = run / "eval" / "clips_test.json"
+    return json.loads(path.read_text())["accuracy"] if path.is_file() else None
+
+
+def longest_learned(gradients: dict, family: str, level: float = 0.9) -> int | None:
+    learned = gradients.get("learned", {}).get(family, {})
+    ok = [int(t) for t, r in learned.items() if r["accuracy"] >= level]
+    return max(ok) if ok else None
+
+
+def measure(tmp: Path, family: str, hidden: int, audio, log) -> dict:
+    from kws.bench.runtime import detector_rtf
+    from kws.bench.train import record_steps
+    from kws.export.bundle import ExportOptions, export_bundle
+    from kws.train.checkpoint import load_model
+
+    corpus = bench_corpus(tmp / "corpus", per_word=40)
+    cfg = model_config(corpus, family, hidden=hidden, **{"train.batch_size": 128,
+                                                         "augment.context_ms": 300})
+    run = untrained_run(tmp / f"run_{family}_{hidden}", cfg)
+    model, _, _ = load_model(run / "model.pt")
+    _, rate, params = record_steps(cfg, tmp / f"steps_{family}_{hidden}", "cpu", 10, warmup=3)
+    cost = {}
+    for name, q in (("float", "none"), ("int8", "dynamic")):
+        bundle = tmp / f"bundle_{family}_{hidden}_{name}"
+        export_bundle(run, bundle, ExportOptions(quantize=q, chunk_hops=10, verify_clips=4,
+                                                 accuracy_clips=16, calibration_clips=16,
+                                                 max_int8_drop=100.0), log=lambda *_: None)
+        cost[name] = detector_rtf(bundle, audio, 16000) * 1e4  # µs per 10 ms hop
+    log(f"bench seed-table: {family} 2 x {hidden}: {params:,} parameters, "
+        f"{cost['int8']:.1f} µs per hop INT8")
+    return {"params": params, "macs_per_frame": model.macs_per_frame()["model"],
+            "state_floats": model.state_size(),
+            "train_ms_per_step": 128 / rate * 1e3, "us_per_hop_float": cost["float"],
+            "us_per_hop_int8": cost["int8"]}
+
+
+def run(out: Path, runs: Path | None, log=print) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    gradients = {}
+    if (out / "gradients.json").is_file():
+        gradients = json.loads((out / "gradients.json").read_text())
+    audio, _ = speech_audio(10.0)
+    table: dict = {}
+    with tempfile.TemporaryDirectory(prefix="kws-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        measured: dict = {}
+        for sizing, hidden in SIZINGS.items():
+            for fam in FAMILIES:
+                h = hidden[fam]
+                if (fam, h) not in measured:
+                    measured[(fam, h)] = measure(tmp, fam, h, audio, log)
+                e = dict(measured[(fam, h)], hidden=h)
+                name = f"{fam}_{sizing}"
+                e["arabic_val"] = arabic_accuracy(runs / f"arabic_{name}") if runs else None
+                e["sc_test"] = sc_accuracy(runs / f"sc_{name}") if runs else None
+                e["longest_T_learned"] = longest_learned(gradients, fam)
+                table[name] = e
+
+    def pct(x):
+        return f"{100 * x:.1f}%" if x is not None else "not run"
+
+    def head(f: str, s: str) -> str:
+        return f"{f} 2x{table[f'{f}_{s}']['hidden']} (equal {s})"
+
+    rows = [["", *(head(f, s) for s in SIZINGS for f in FAMILIES)]]
+    fields = [("parameters", lambda e: f"{e['params']:,}"),
+              ("MACs per frame (encoder)", lambda e: f"{e['macs_per_frame']:,}"),
+              ("state floats per stream", lambda e: str(e["state_floats"])),
+              ("training step, CPU (ms, batch 128)", lambda e: f"{e['train_ms_per_step']:.0f}"),
+              ("streaming µs per hop, float", lambda e: f"{e['us_per_hop_float']:.1f}"),
+              ("streaming µs per hop, INT8", lambda e: f"{e['us_per_hop_int8']:.1f}"),
+              ("Arabic SC val accuracy", lambda e: pct(e["arabic_val"])),
+              ("SC mini test accuracy (12 classes)", lambda e: pct(e["sc_test"])),
+              ("longest T learned (>= 90%)", lambda e: str(e["longest_T_learned"] or "none")
+               if gradients else "not run")]
+    for label, fmt in fields:
+        rows.append([label, *(fmt(table[f"{f}_{s}"]) for s in SIZINGS for f in FAMILIES)])
+    notes = verdicts(table, bool(gradients))
+    report = {"table": table, "sizings": SIZINGS}
+    write_report(out, "seed-table", report, rows, notes)
+    return report
+
+
+def verdicts(t: dict, have_gradients: bool) -> list[str]:
+    """Where the measurements agree or disagree with the seed's claims."""
+    h = {f: t[f"{f}_hidden"] for f in FAMILIES}
+    notes = []
+    speed = sorted(FAMILIES, key=lambda f: h[f]["us_per_hop_int8"])
+    notes.append(f"speed (INT8 streaming, equal hidden): fastest to slowest {' < '.join(speed)}"
+                 f"; the seed says rnn fast, gru faster than lstm: "
+                 f"{'agrees' if speed == ['rnn', 'gru', 'lstm'] else 'disagrees'}")
+    notes.append(f"complexity (encoder MACs per frame, equal hidden): rnn "
+                 f"{h['rnn']['macs_per_frame']:,}, gru {h['gru']['macs_per_frame']:,}, lstm "
+                 f"{h['lstm']['macs_per_frame']:,}: 1 : 3 : 4 weight blocks, as the seed says")
+    notes.append(f"memory state: rnn {h['rnn']['state_floats']}, gru "
+                 f"{h['gru']['state_floats']}, lstm {h['lstm']['state_floats']} floats per "
+                 "stream: one, one and two states, as the seed says")
+    if have_gradients:
+        ls = {f: h[f]["longest_T_learned"] or 0 for f in FAMILIES}
+        agree = min(ls["gru"], ls["lstm"]) > ls["rnn"]
+        notes.append(f"long-range task, longest T learned: {ls}; the seed says the gates solve "
+                     f"vanishing gradients: {'agrees' if agree else 'does not clearly agree'}")
+    for data, key in (("Arabic val", "arabic_val"), ("SC mini test", "sc_test")):
+        acc = {f: t[f"{f}_params"][key] for f in FAMILIES}
+        if all(v is not None for v in acc.values()):
+            best = max(acc, key=acc.get)
+            notes.append(f"accuracy at equal parameters on {data}: best {best} "
+                         f"({', '.join(f'{f} {100 * v:.1f}%' for f, v in acc.items())}); the "
+                         "seed says GRU usually as accurate as LSTM, often better with little "
+                         f"data: {'agrees' if acc['gru'] >= acc['lstm'] - 0.005 else 'disagrees'}")
+    return notes
+
+
+def main(args, out: Path) -> dict:
+    return run(out, Path(args.runs) if args.runs else None)
