@@ -255,3 +255,19 @@ def test_runtime_listen_without_input_device(tiny_bundle, tmp_path):
     err = res.stderr.decode().strip().splitlines()
     assert res.returncode == 2, res.stderr.decode()
     assert err[-1].startswith("kws listen: error:")
+
+
+def test_runtime_soak_short_hostile_audio(tiny_bundle, tiny_stream):
+    """A shortened soak (6 minutes; scripts/soak.py runs 10 hours): silence, clipping, DC
+    offset and 0 dBFS noise leave posteriors finite and in [0, 1], the state bounded, memory
+    flat, and the stream hears a keyword track afterwards exactly as a fresh stream does."""
+    from kws.bench.soak import soak
+
+    speech = load_audio(tiny_stream[0])
+    report = soak(tiny_bundle, 0.1, speech, speech[:40 * 16000], log=lambda *_: None)
+    assert report["nonfinite"] == 0
+    lo, hi = report["posterior_range"]
+    assert 0.0 <= lo and hi <= 1.0 + 1e-6 and hi > 0.5
+    assert report["largest_abs_state"] <= 1.0 + 1e-6  # GRU: a convex mix of tanh values
+    assert report["rss_growth_mb"] <= 5.0
+    assert report["track_detections_fresh"] and report["track_matches_fresh"]
