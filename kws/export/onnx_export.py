@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 
@@ -53,6 +54,10 @@ def compact_names(proto: onnx.ModelProto, keep_prefixes: tuple[str, ...] = ()) -
         node.name = ""
         node.input[:] = [short(x) for x in node.input]
         node.output[:] = [short(x) for x in node.output]
+
+
+# the exporter warns once per torchvision operator it cannot register; we use none of them
+logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
 
 
 def export_step(model: KwsModel, chunk: int, input_kind: str, path: str | Path) -> Path:
