@@ -267,7 +267,7 @@ def test_runtime_soak_short_hostile_audio(tiny_bundle, tiny_stream):
     report = soak(tiny_bundle, 0.1, speech, speech[:40 * 16000], log=lambda *_: None)
     assert report["nonfinite"] == 0
     lo, hi = report["posterior_range"]
-    assert 0.0 <= lo and hi <= 1.0 + 1e-6 and hi > 0.5
+    assert lo >= 0.0 and hi <= 1.0 + 1e-6 and hi > 0.5
     assert report["largest_abs_state"] <= 1.0 + 1e-6  # GRU: a convex mix of tanh values
     assert report["rss_growth_mb"] <= 5.0
     assert report["track_detections_fresh"] and report["track_matches_fresh"]

@@ -195,6 +195,17 @@ def _targets(results: dict) -> tuple[list[str], dict]:
              f">= 50x window: {word[met['vs_window']]} ({c['vs_window']:.0f}x); within 3x of "
              f"floor: {word[met['vs_floor']]} ({c['vs_floor']:.1f}x); peak RSS <= 150 MB: "
              f"{word[met['rss_mb']]} ({c.get('peak_rss_mb', float('nan')):.0f} MB)"]
+    if not met["rtf"] and gru["floor_rtf"] > TARGETS["rtf"]:
+        notes.append(f"why the RTF target is missed: the compute floor alone is RTF "
+                     f"{gru['floor_rtf']:.5f} on this CPU ({gru['macs_per_frame']['total']:,} "
+                     f"MACs per frame at {gru['floor_macs_per_second'] / 1e9:.1f} GMAC/s); the "
+                     "detector runs within "
+                     f"{c['vs_floor']:.1f}x of it, so only fewer MACs (frame stacking, a cheaper "
+                     "front end) or a faster core can meet it")
+    if not met["vs_eager"]:
+        notes.append(f"why >= 20x eager is missed: eager PyTorch steps the same fused kernels; "
+                     f"its overhead per hop ({gru['eager_rtf'] * 1e4:.0f} µs) is only "
+                     f"{c['vs_eager']:.0f}x the detector's cost, which sits at the compute floor")
     return notes, met
 
 
