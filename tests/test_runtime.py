@@ -89,6 +89,8 @@ def test_runtime_stream_cli_equals_streaming_evaluation(tiny_bundle, tiny_stream
     summary = lines[-1]["summary"]
     assert summary["audio_seconds"] == pytest.approx(120, abs=0.1)
     assert summary["real_time_factor"] > 0
+    # its own peak, not the parent's (a forked child's ru_maxrss would report this pytest)
+    assert 20 < summary["peak_memory_mb"] < 400
     ev = _kws("eval", str(tiny_bundle), "--stream", str(wav), "--no-clips", "--json",
               "--out", str(tmp_path / "eval"))
     assert ev.returncode == 0, ev.stderr

@@ -19,16 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from kws.runtime import Detector
+from kws.runtime.memory import memory_mb
 
 SEGMENT_S = 10.0
 CONDITIONS = ("speech", "silence", "clipped", "dc_offset", "white_noise_0dbfs", "noisy_speech")
-
-
-def resident_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def hostile_segment(kind: str, speech: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -84,13 +78,13 @@ def soak(bundle: str | Path, hours: float, speech: np.ndarray, track: np.ndarray
                     nonfinite += 1
                 state_max = max(state_max, float(np.abs(v).max()))
         if k + 1 == max(1, total // 10):
-            rss_early = resident_mb()
+            rss_early = memory_mb() or 0.0
         if (k + 1) % max(1, total // 10) == 0:
             log(f"soak: {(k + 1) * SEGMENT_S / 3600:.2f} h, {detections} detections, "
-                f"largest |state| {state_max:.3f}, RSS {resident_mb():.1f} MB")
+                f"largest |state| {state_max:.3f}, RSS {memory_mb() or 0.0:.1f} MB")
     cpu = time.process_time() - cpu0
     stream.recorded = None
-    rss_end = resident_mb()
+    rss_end = memory_mb() or 0.0
     fed = total * seg / rate
     keyword_track = np.concatenate([np.zeros(3 * rate, np.float32), track])
     soaked = _detections(stream, keyword_track, piece, fed)

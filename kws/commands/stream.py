@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -92,21 +91,6 @@ def stdin_blocks(rate_in: int, rate: int, fmt: str, block: int):
             break
 
 
-def peak_memory_mb() -> float | None:
-    """This process's peak resident memory (VmHWM: the current program only, unlike
-    ru_maxrss, which on Linux also counts the parent's memory before exec)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # bytes on macOS
-    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
-
-
 def run(args: argparse.Namespace) -> int:
     import json
     import time
@@ -115,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
     from kws.audio import iter_audio_blocks
     from kws.errors import KwsInputError
+    from kws.runtime.memory import memory_mb
 
     det = make_detector(args)
     b = det.bundle
@@ -158,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     seconds = samples / b.sample_rate
     summary = {"audio_seconds": round(seconds, 3), "cpu_seconds": round(cpu, 4),
                "real_time_factor": round(cpu / seconds, 6) if seconds else None,
-               "detections": len(events), "peak_memory_mb": peak_memory_mb()}
+               "detections": len(events), "peak_memory_mb": memory_mb("VmHWM")}
     if args.json:
         print(json.dumps({"summary": summary}))
     else:
