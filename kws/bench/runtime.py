@@ -204,7 +204,7 @@ def _targets(results: dict) -> tuple[list[str], dict]:
                      "front end) or a faster core can meet it")
     if not met["vs_eager"]:
         notes.append(f"why >= 20x eager is missed: eager PyTorch steps the same fused kernels; "
-                     f"its overhead per hop ({gru['eager_rtf'] * 1e4:.0f} µs) is only "
+                     f"its cost per hop ({gru['eager_rtf'] * 1e4:.0f} µs) is only "
                      f"{c['vs_eager']:.0f}x the detector's cost, which sits at the compute floor")
     return notes, met
 
