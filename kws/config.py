@@ -178,6 +178,14 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
+    def check(self, prefix: str) -> None:
+        """Rules across sections."""
+        clip_ms = 1000 * self.data.clip_seconds
+        if self.augment.context_ms > clip_ms:
+            raise ConfigError(f"augment.context_ms={self.augment.context_ms:g}: the context "
+                              f"prefix is the tail of another clip, so at most "
+                              f"data.clip_seconds ({clip_ms:g} ms)")
+
 
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))

@@ -38,6 +38,7 @@ def test_config_int_widens_to_float():
     (["train.lr=-1"], r"^train\.lr=-1\.0: out of range"),
     (["train.amp=maybe"], r"^train\.amp='maybe': expected true or false"),
     (["train.schedule=linear"], r"^train\.schedule='linear': expected one of"),
+    (["augment.context_ms=1500"], r"^augment\.context_ms=1500: the context prefix"),
     (["model.family=transformer"], r"^model\.family='transformer': expected one of"),
     (["augment.snr_db=[20, 5]"], r"^augment\.snr_db=\[20, 5\]: expected \[low, high\]"),
     (["features.f_max=9000"], r"^features\.f_max=9000\.0: must be <= sample_rate/2"),
