@@ -273,3 +273,24 @@ def test_runtime_soak_short_hostile_audio(tiny_bundle, tiny_stream):
     assert report["largest_abs_state"] <= 1.0 + 1e-6  # GRU: a convex mix of tanh values
     assert report["rss_growth_mb"] <= 5.0
     assert report["track_detections_fresh"] and report["track_matches_fresh"]
+
+
+def test_runtime_threads_many_streams_share_one_detector(tiny_bundle, tiny_stream):
+    """Eight threads, each with its own stream on one shared Detector (one onnxruntime
+    session), fed in different piece sizes: each hears exactly what it hears alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    det = Detector(tiny_bundle, threads=1)
+    audio = load_audio(tiny_stream[0])
+    parts = [audio[i * 15 * 16000:(i + 1) * 15 * 16000] for i in range(8)]
+
+    def run(i: int) -> list[tuple[str, int]]:
+        stream, piece = det.stream(), 160 * (i + 1) + 7
+        x = parts[i]
+        return [(e.keyword, e.frame) for a in range(0, len(x), piece)
+                for e in stream.feed(x[a:a + piece])]
+
+    alone = [run(i) for i in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(run, range(8)))
+    assert together == alone and sum(map(len, alone)) > 3
