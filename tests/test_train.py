@@ -189,3 +189,48 @@ def test_train_steps_run_in_training_mode_after_validation(tiny_corpus, tmp_path
     tr.model.eval()
     tr._train_step(np.arange(cfg.train.batch_size), seed=1)
     assert modes == [True]
+
+
+def _store_with_two(folder: Path):
+    from kws.train.checkpoint import CheckpointStore
+
+    store = CheckpointStore(folder)
+    store.save({"step": 1, "w": torch.arange(1000.0)}, 1)
+    store.save({"step": 2, "w": torch.arange(1000.0) * 2}, 2)
+    return store
+
+
+def test_train_resume_truncated_checkpoint_falls_back_to_the_previous(tmp_path):
+    store = _store_with_two(tmp_path)
+    newest = tmp_path / "step-000000002.pt"
+    newest.write_bytes(newest.read_bytes()[:100])
+    said = []
+    state = store.load_latest(log=said.append)
+    assert state["step"] == 1 and torch.equal(state["w"], torch.arange(1000.0))
+    assert len(said) == 1 and "checksum mismatch" in said[0]
+
+
+def test_train_resume_disk_full_while_writing_keeps_the_last_good(tmp_path):
+    """A real write failure (the kernel's file-size limit, EFBIG, as a full disk gives
+    ENOSPC) while saving a checkpoint: the error surfaces, the index and the previous
+    checkpoints are untouched, and no partial file is left."""
+    _store_with_two(tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    code = (
+        "import resource, signal, sys, torch\n"
+        "from kws.train.checkpoint import CheckpointStore\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))\n"
+        "try:\n"
+        "    CheckpointStore(sys.argv[1]).save({'step': 3, 'w': torch.zeros(100000)}, 3)\n"
+        "except OSError as exc:\n"
+        "    print('OSError', exc.errno); sys.exit(0)\n"
+        "sys.exit(1)\n")
+    res = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout.startswith("OSError"), res.stderr
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert after == before
+    from kws.train.checkpoint import CheckpointStore
+
+    assert CheckpointStore(tmp_path).load_latest(log=lambda *_: None)["step"] == 2
