@@ -234,3 +234,30 @@ def test_train_resume_disk_full_while_writing_keeps_the_last_good(tmp_path):
     from kws.train.checkpoint import CheckpointStore
 
     assert CheckpointStore(tmp_path).load_latest(log=lambda *_: None)["step"] == 2
+
+
+@pytest.mark.parametrize("policy", ["stop", "skip"])
+def test_train_nan_loss_stops_with_a_message_or_skips(tiny_corpus, tmp_path, policy):
+    """Weights gone NaN (what a diverged run has) make the loss NaN: `stop` raises a clear
+    TrainingError naming the step and the fix; `skip` counts the batch and leaves the
+    weights alone."""
+    from kws.config import load_config
+    from kws.train.trainer import Trainer, TrainingError
+
+    cfg = load_config(None, [*(o.removeprefix("--set=") for o in tiny_overrides(tiny_corpus)),
+                             f"train.nan_policy={policy}"])
+    tr = Trainer(cfg, tmp_path / "run", log=lambda *_: None, progress=False)
+    tr._setup()
+    tr.global_step, tr.skipped = 0, 0
+    with torch.no_grad():
+        tr.model.classifier.bias[0] = float("nan")
+    before = {k: v.clone() for k, v in tr.model.state_dict().items()}
+    if policy == "stop":
+        with pytest.raises(TrainingError, match=r"loss is nan at step 0: training diverged"):
+            tr._train_step(np.arange(cfg.train.batch_size), seed=1)
+    else:
+        loss, correct, n = tr._train_step(np.arange(cfg.train.batch_size), seed=1)
+        assert np.isnan(loss) and (correct, n) == (0, 0) and tr.skipped == 1
+        after = tr.model.state_dict()
+        assert all(torch.equal(before[k], after[k]) or torch.isnan(before[k]).any()
+                   for k in before)
