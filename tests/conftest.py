@@ -61,19 +61,13 @@ def tiny_run(tiny_corpus, tmp_path_factory) -> Path:
 def random_run(corpus: Path, folder: Path, family: str = "gru", hidden: int = 16,
                layers: int = 1, stride: int = 1) -> Path:
     """A run directory holding an untrained model of any family (fast: no training)."""
+    from kws.bench.models import untrained_run
     from kws.config import load_config
-    from kws.data.task import prepare_task
-    from kws.models import KwsModel
-    from kws.train.checkpoint import save_model
 
     overrides = [o.removeprefix("--set=") for o in tiny_overrides(corpus)]
     cfg = load_config(None, [*overrides, f"model.family={family}", f"model.hidden={hidden}",
                              f"model.layers={layers}", f"model.frame_stride={stride}"])
-    task = prepare_task(cfg.data, cfg.features.sample_rate, log=lambda *_: None)
-    model = KwsModel(cfg.features, cfg.model, task.labels)
-    folder.mkdir(parents=True, exist_ok=True)
-    save_model(folder / "model.pt", model, cfg)
-    return folder
+    return untrained_run(folder, cfg)
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from kws.bench.common import cpu_time, speech_audio, write_report
-from kws.bench.models import bench_corpus, model_config, untrained_run
+from kws.bench.models import bench_corpus, model_config, speed_bundle, untrained_run
 
 FAMILIES = ("rnn", "lstm", "gru")
 CHUNKS = (1, 4, 10)
@@ -116,7 +116,6 @@ def stream_peak_rss_mb(bundle: Path, wav: Path) -> float:
 def run(out: Path, seconds: float = 30.0, families: tuple[str, ...] = FAMILIES,
         chunks: tuple[int, ...] = CHUNKS, log=print) -> dict:
     from kws.audio import save_audio
-    from kws.export.bundle import ExportOptions, export_bundle
     from kws.train.checkpoint import load_model
 
     torch.set_num_threads(1)
@@ -144,9 +143,7 @@ def run(out: Path, seconds: float = 30.0, families: tuple[str, ...] = FAMILIES,
             for qname, q in QUANT.items():
                 for chunk in (chunks if stride == 1 else (10,)):
                     bundle = tmp / f"bundle_{fam}_{stride}_{qname}_{chunk}"
-                    export_bundle(run_dir, bundle, ExportOptions(
-                        quantize=q, chunk_hops=chunk, verify_clips=4, accuracy_clips=16,
-                        calibration_clips=16, max_int8_drop=100.0), log=lambda *_: None)
+                    speed_bundle(run_dir, bundle, q, chunk)
                     rtf = detector_rtf(bundle, audio, 16000)
                     cell = {"rtf": rtf, "us_per_hop": rtf * 1e4,
                             "vs_eager": eager / rtf, "vs_window": window / rtf,

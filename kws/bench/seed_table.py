@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from kws.bench.common import speech_audio, write_report
-from kws.bench.models import bench_corpus, model_config, untrained_run
+from kws.bench.models import bench_corpus, model_config, speed_bundle, untrained_run
 
 SIZINGS = {"hidden": {"rnn": 128, "lstm": 128, "gru": 128},
            "params": {"rnn": 224, "lstm": 112, "gru": 128}}
@@ -48,7 +48,6 @@ def longest_learned(gradients: dict, family: str, level: float = 0.9) -> int | N
 def measure(tmp: Path, family: str, hidden: int, audio, log) -> dict:
     from kws.bench.runtime import detector_rtf
     from kws.bench.train import record_steps
-    from kws.export.bundle import ExportOptions, export_bundle
     from kws.train.checkpoint import load_model
 
     corpus = bench_corpus(tmp / "corpus", per_word=40)
@@ -60,9 +59,7 @@ def measure(tmp: Path, family: str, hidden: int, audio, log) -> dict:
     cost = {}
     for name, q in (("float", "none"), ("int8", "dynamic")):
         bundle = tmp / f"bundle_{family}_{hidden}_{name}"
-        export_bundle(run, bundle, ExportOptions(quantize=q, chunk_hops=10, verify_clips=4,
-                                                 accuracy_clips=16, calibration_clips=16,
-                                                 max_int8_drop=100.0), log=lambda *_: None)
+        speed_bundle(run, bundle, q, 10)
         cost[name] = detector_rtf(bundle, audio, 16000) * 1e4  # µs per 10 ms hop
     log(f"bench seed-table: {family} 2 x {hidden}: {params:,} parameters, "
         f"{cost['int8']:.1f} µs per hop INT8")
