@@ -51,6 +51,17 @@ def atomic_write(path: str | Path, write: Callable[[Any], None], mode: str = "wb
     _fsync_dir(target.parent)
 
 
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporaries `atomic_write` leaves when its process is killed mid-write
+    (`.NAME.XXXX.tmp`); call it only while holding the folder's writer lock."""
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+            removed.append(tmp)
+    return removed
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     atomic_write(path, lambda fh: fh.write(data))
 

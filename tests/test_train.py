@@ -51,10 +51,18 @@ def test_train_run_directory_holds_everything(tiny_corpus, tmp_path):
     assert (run / "model.pt").read_bytes() == before
 
 
-def test_train_resume_after_sigkill_gives_identical_weights(tiny_corpus, tmp_path):
+@pytest.fixture(scope="module")
+def straight(tiny_corpus, tmp_path_factory) -> Path:
+    """An uninterrupted 3-epoch run: what every killed-and-resumed run must end as."""
+    run = tmp_path_factory.mktemp("straight") / "run"
+    res = _kws("train", "--out", str(run), "--no-progress",
+               *tiny_overrides(tiny_corpus, **{"train.epochs": 3}))
+    assert res.returncode == 0, res.stderr[-2000:]
+    return run
+
+
+def test_train_resume_after_sigkill_gives_identical_weights(tiny_corpus, straight, tmp_path):
     args = tiny_overrides(tiny_corpus, **{"train.epochs": 3})
-    straight = tmp_path / "straight"
-    assert _kws("train", "--out", str(straight), "--no-progress", *args).returncode == 0
 
     killed = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "kws", "train", "--out", str(killed),
@@ -81,6 +89,78 @@ def test_train_resume_after_sigkill_gives_identical_weights(tiny_corpus, tmp_pat
     strip = lambda lines: [{k: v for k, v in json.loads(x).items()  # noqa: E731
                             if k != "clips_per_second"} for x in lines]
     assert strip(m1) == strip(m2)
+
+
+# Runs `kws train ...` and SIGKILLs itself half-way through writing the N-th file whose name
+# starts with PREFIX (a checkpoint or the checkpoint index): the half-written temporary is on
+# disk, the rename never happens. Usage: python -c DIE_WHILE_WRITING N PREFIX kws-args...
+DIE_WHILE_WRITING = """
+import os, signal, sys
+from pathlib import Path
+import kws.atomic as atomic
+real, count = atomic.atomic_write, [0]
+n, prefix = int(sys.argv[1]), sys.argv[2]
+
+def dying(path, write, mode="wb"):
+    if Path(path).name.startswith(prefix):
+        count[0] += 1
+        if count[0] == n:
+            def half(fh):
+                import io
+                buf = io.BytesIO()
+                write(buf)
+                fh.write(buf.getvalue()[:len(buf.getvalue()) // 2])
+                fh.flush()
+                os.fsync(fh.fileno())
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(path, half, mode)
+    return real(path, write, mode)
+
+atomic.atomic_write = dying
+from kws.cli import main
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.parametrize("prefix", ["step-", "index.json"])
+def test_train_resume_after_sigkill_at_random_points(tiny_corpus, straight, tmp_path, prefix):
+    """Killed half-way through writing a checkpoint (or the index naming it), then killed
+    again at random moments of each resume: the run still ends with the weights and
+    metrics of an uninterrupted run, and no half-written file is left."""
+    rng = np.random.default_rng(len(prefix))
+    args = tiny_overrides(tiny_corpus, **{"train.epochs": 3})
+    run = tmp_path / "chaos"
+    nth = int(rng.integers(1, 4))
+    died = subprocess.run([sys.executable, "-c", DIE_WHILE_WRITING, str(nth), prefix, "train",
+                           "--out", str(run), "--no-progress", *args], env=ENV,
+                          capture_output=True, text=True, timeout=600)
+    assert died.returncode == -signal.SIGKILL, died.stderr[-2000:]
+    assert list((run / "ckpt").glob(".*.tmp")), "the kill did not land inside a write"
+    kills = 0
+    for _ in range(6):  # resumes killed at random moments, then one left to finish
+        proc = subprocess.Popen([sys.executable, "-m", "kws", "train", "--out", str(run),
+                                 "--resume", "--no-progress"], env=ENV,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            proc.wait(timeout=float(rng.uniform(2.0, 6.0)))
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            kills += 1
+        if proc.returncode == 0:
+            break
+        assert proc.returncode == -signal.SIGKILL
+    else:
+        final = _kws("train", "--out", str(run), "--resume", "--no-progress")
+        assert final.returncode == 0, final.stderr[-2000:]
+    assert kills >= 1
+    a, b = _weights(straight / "model.pt"), _weights(run / "model.pt")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    strip = lambda p: [{k: v for k, v in json.loads(x).items()  # noqa: E731
+                        if k != "clips_per_second"} for x in p.read_text().splitlines()]
+    assert strip(straight / "metrics.jsonl") == strip(run / "metrics.jsonl")
+    assert not list(run.glob(".*.tmp")) and not list((run / "ckpt").glob(".*.tmp"))
 
 
 def test_train_ddp_two_processes_match_one(tiny_corpus, tmp_path):

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from kws.atomic import atomic_write_json, atomic_write_text
+from kws.atomic import atomic_write_json, atomic_write_text, remove_stale_temporaries
 from kws.audio import active_region
 from kws.config import RunConfig, load_config, save_config, to_dict
 from kws.data.augment import augment_batch, spec_mask
@@ -330,6 +330,11 @@ class Trainer:
         self.best = {"accuracy": -1.0, "loss": float("inf"), "epoch": 0}
         epoch, step, acc = 0, 0, {"loss": 0.0, "correct": 0, "n": 0, "seconds": 0.0}
         if resume:
+            if self.dist.main:
+                stale = [*remove_stale_temporaries(self.run_dir),
+                         *remove_stale_temporaries(self.store.folder)]
+                if stale:
+                    self.log(f"removed {len(stale)} half-written file(s) a kill left behind")
             state = self.store.load_latest(self.log)
             if state is None:
                 self.log("no usable checkpoint: starting from the beginning")
