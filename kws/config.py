@@ -78,7 +78,9 @@ class DataConfig:
     corpus: str = spec("", doc="corpus path: a folder or a CSV manifest")
     task: str = spec("auto", choices=("auto", "sc12", "sc35", "words"),
                      doc="label set; sc12/sc35 apply to Speech Commands layouts")
-    extra_train: list = spec([], doc="more corpora whose clips join the training split")
+    extra_train: list = spec([], doc="more corpora whose training clips join the training "
+                                     "split")
+    extra_exclude: list = spec([], doc="labels of the extra corpora to leave out")
     clip_seconds: float = spec(1.0, lo=0.2, hi=10.0)
     silence_fraction: float = spec(0.1, lo=0.0, hi=1.0,
                                    doc="_silence_ clips per split, as a fraction of its size")

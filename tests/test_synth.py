@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from kws.cli import main
 from kws.data.corpora import read_corpus
 from kws.data.synth import synthesize_corpus
@@ -44,3 +46,16 @@ def test_synth_rejects_bad_words(tmp_path, capsys):
     assert main(["synth", "--words", "yes", "--negatives", "yes", "--out", str(tmp_path)]) == 2
     assert main(["synth", "--words", "yes", "--languages", "klingon", "--out",
                  str(tmp_path)]) == 2
+
+
+def test_synth_trim_of_silence_is_empty_not_a_crash():
+    """Some espeak-ng voices return only digital silence for some text: that rendition is
+    reported as 'no audio' instead of ending the whole corpus."""
+    from kws.data.synth import trim
+
+    assert trim(np.zeros(1600, np.float32), 16000).size == 0
+    assert trim(np.zeros(0, np.float32), 16000).size == 0
+    word = np.zeros(16000, np.float32)
+    word[8000:8800] = 0.5
+    cut = trim(word, 16000)
+    assert 800 <= cut.size <= 800 + 2 * 800 + 1 and cut.max() == 0.5

@@ -5,11 +5,25 @@ from __future__ import annotations
 import argparse
 
 
+def _pair(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected MIN,MAX seconds") from None
+    if not 0 <= lo <= hi:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected 0 <= MIN <= MAX")
+    return lo, hi
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("corpus", help="corpus whose split provides the keyword clips")
     p.add_argument("--out", required=True, help="recording to write (.wav or .flac)")
     p.add_argument("--labels", help="label CSV to write (default: OUT with .csv)")
-    p.add_argument("--split", default="test", choices=("train", "validation", "test"))
+    p.add_argument("--split", default="test", choices=("train", "validation", "test", "all"),
+                   help="split the keyword clips come from (all: every split, e.g. real "
+                   "recordings of a wake word trained on synthetic speech only)")
+    p.add_argument("--filler-split", choices=("train", "validation", "test", "all"),
+                   help="split the filler speech comes from (default: --split)")
     p.add_argument("--task", default="auto", choices=("auto", "sc12", "sc35", "words"))
     p.add_argument("--minutes", type=float, default=60.0)
     p.add_argument("--snr", type=float, default=10.0, help="speech-to-noise ratio, dB")
@@ -19,7 +33,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="corpus of non-keyword speech placed between keywords (repeatable)")
     p.add_argument("--filler-prob", type=float, default=0.3,
                    help="share of placed clips that are non-keyword speech")
-    p.add_argument("--keywords", help="comma-separated subset of keywords to place")
+    p.add_argument("--keywords", help="comma-separated subset of keywords to place (the "
+                   "corpus' other words become filler speech)")
+    p.add_argument("--gap", type=_pair, default=(1.0, 4.0), metavar="MIN,MAX",
+                   help="seconds between placed clips (default 1,4)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
 
@@ -31,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     keywords = [k.strip() for k in args.keywords.split(",")] if args.keywords else None
     summary = make_stream(args.corpus, args.out, args.labels, args.split, args.task,
                           args.minutes, args.snr, args.noise, args.filler, keywords,
-                          args.filler_prob, args.seed)
+                          args.filler_prob, args.seed, filler_split=args.filler_split,
+                          gap_s=args.gap)
     if args.json:
         print_json(summary)
     else:

@@ -16,6 +16,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--per-word", type=int, default=200, help="renditions per keyword")
     p.add_argument("--per-negative", type=int, default=None,
                    help="renditions per negative (default: --per-word)")
+    p.add_argument("--confusables", action="store_true",
+                   help="add confusable negatives of each keyword: its parts, rhymes and "
+                   "one-word swaps (what a wake word must not fire on)")
+    p.add_argument("--per-confusable", type=int, default=None,
+                   help="renditions per confusable negative (default: --per-negative)")
     p.add_argument("--out", required=True, help="output corpus folder (with --sentences: the "
                    "demo recording to write, its labels beside it as .csv)")
     p.add_argument("--sentences", type=int, default=0, metavar="N",
@@ -51,14 +56,17 @@ def run(args: argparse.Namespace) -> int:
     summary = synthesize_corpus(args.words, args.out, per_word=args.per_word,
                                 negatives=args.negatives, per_negative=args.per_negative,
                                 seed=args.seed, languages=args.languages,
-                                noise_seconds=args.noise_seconds, workers=args.workers)
+                                noise_seconds=args.noise_seconds, workers=args.workers,
+                                confusable=args.confusables,
+                                per_confusable=args.per_confusable)
     seconds = time.perf_counter() - t0
     brief = {k: v for k, v in summary.items() if k != "files"} | {"seconds": round(seconds, 2)}
     if args.json:
         print_json(brief)
     else:
         print(f"{summary['clips']} clips ({summary['distinct']} distinct) of "
-              f"{len(summary['words'])} words + {len(summary['negatives'])} negatives in "
+              f"{len(summary['words'])} words + {len(summary['negatives'])} negatives + "
+              f"{len(summary['confusables'])} confusables in "
               f"{seconds:.1f} s -> {args.out}")
         for f in summary["failed"]:
             print(f"  failed: {f['text']!r} with voice {f['voice']}: {f['error']}")

@@ -78,9 +78,9 @@ def plan_jobs(texts: list[str], folder_of: dict[str, str], per_text: int, seed: 
 
 def trim(audio: np.ndarray, rate: int, margin_s: float = 0.05) -> np.ndarray:
     """Cut leading/trailing near-silence (< -50 dB of the peak), keeping a short margin."""
-    if audio.size == 0:
-        return audio
-    loud = np.flatnonzero(np.abs(audio) > np.abs(audio).max() * 10 ** (-50 / 20))
+    loud = np.flatnonzero(np.abs(audio) > np.abs(audio).max(initial=0.0) * 10 ** (-50 / 20))
+    if loud.size == 0:  # nothing or digital silence (some voices say nothing for some text)
+        return audio[:0]
     margin = int(margin_s * rate)
     return audio[max(0, loud[0] - margin):loud[-1] + margin + 1]
 
@@ -183,10 +183,21 @@ def resolve_languages(spec: str) -> list[str]:
 def synthesize_corpus(words: list[str], out: str | Path, per_word: int = 200,
                       negatives: list[str] | None = None, per_negative: int | None = None,
                       seed: int = 0, languages: str = "english", noise_seconds: float = 30.0,
-                      workers: int = 0) -> dict:
-    """Write a synthetic keyword corpus to `out`; returns its summary (also in synth.json)."""
+                      workers: int = 0, confusable: bool = False,
+                      per_confusable: int | None = None) -> dict:
+    """Write a synthetic keyword corpus to `out`; returns its summary (also in synth.json).
+
+    With `confusable`, the parts, rhymes and one-word swaps of every keyword
+    (kws.data.confusables) join the negatives, `per_confusable` renditions each."""
+    from kws.data.confusables import confusables
+
     words = [w.strip() for w in words if w.strip()]
     negatives = [w.strip() for w in (negatives or []) if w.strip()]
+    confusing = []
+    if confusable:
+        taken = set(words) | set(negatives)
+        for w in words:
+            confusing += [c for c in confusables(w) if c not in taken and c not in confusing]
     if not words:
         raise KwsInputError("--words: give at least one keyword")
     bad = [w for w in words if w.startswith("_") or "/" in w]
@@ -202,8 +213,15 @@ def synthesize_corpus(words: list[str], out: str | Path, per_word: int = 200,
     langs = resolve_languages(languages)
     variants = ["", *list_variants()]
     jobs = plan_jobs(words, folder_of, per_word, seed, langs, variants)
+    folder_of |= {w: UNKNOWN for w in confusing}
+    neg_jobs = []
     if negatives:
-        neg_jobs = plan_jobs(negatives, folder_of, per_negative or per_word, seed, langs, variants)
+        neg_jobs += plan_jobs(negatives, folder_of, per_negative or per_word, seed, langs,
+                              variants)
+    if confusing:
+        neg_jobs += plan_jobs(confusing, folder_of, per_confusable or per_negative or per_word,
+                              seed, langs, variants)
+    if neg_jobs:
         # negatives share one folder: number them so file names stay unique
         jobs += [Job(j.text, j.folder, i, j.voice) for i, j in enumerate(neg_jobs)]
     results = map_in_chunks(partial(_render_chunk, out=out), jobs, workers,
@@ -211,7 +229,8 @@ def synthesize_corpus(words: list[str], out: str | Path, per_word: int = 200,
     clips = [r for r in results if "file" in r]
     failed = [r for r in results if "error" in r]
     noise = write_noise(out, noise_seconds, seed, workers) if noise_seconds > 0 else []
-    summary = {"words": words, "negatives": negatives, "per_word": per_word, "seed": seed,
+    summary = {"words": words, "negatives": negatives, "confusables": confusing,
+               "per_word": per_word, "seed": seed,
                "languages": langs, "sample_rate": SAMPLE_RATE, "clips": len(clips),
                "distinct": len({c["digest"] for c in clips}), "failed": failed,
                "noise": noise, "files": clips}

@@ -35,12 +35,16 @@ class TaskData:
         return np.array([index[r.label] for r in self.splits[split].rows], dtype=np.int64)
 
 
-def extra_rows(paths: list[str], labels: set[str]) -> list[Row]:
-    """Rows of extra corpora for training: a label of the task keeps its class, any other
-    word becomes `_unknown_` when the task has that class, and is dropped otherwise."""
+def extra_rows(paths: list[str], labels: set[str], exclude: set[str] = frozenset()) -> list[Row]:
+    """Training rows of extra corpora (their own validation and test splits stay out, free
+    for held-out streams): a label of the task keeps its class, any other word becomes
+    `_unknown_` when the task has that class, and is dropped otherwise; labels in `exclude`
+    are dropped (e.g. real recordings of a wake word kept for testing)."""
     out = []
     for path in paths:
         for r in read_corpus(path).rows:
+            if r.split != "train" or r.label in exclude:
+                continue
             if r.label in labels:
                 label = r.label
             elif UNKNOWN in labels and r.label != SILENCE:
@@ -88,7 +92,7 @@ def prepare_task(data: DataConfig, sample_rate: int, seed: int = 0, workers: int
         notes.append("no validation split in the corpus: every tenth training speaker "
                      "moved to validation")
     task_labels = {r.label for r in rows}
-    extra = extra_rows(list(data.extra_train), task_labels)
+    extra = extra_rows(list(data.extra_train), task_labels, set(data.extra_exclude))
     if data.extra_train:
         notes.append(f"extra training clips from {', '.join(data.extra_train)}: {len(extra)}")
     noise = list(corpus.noise_files) + noise_files(list(data.noise))

@@ -21,7 +21,7 @@ from kws.atomic import atomic_write_text
 from kws.audio import active_region, load_audio, save_audio
 from kws.data.cache import decode_row
 from kws.data.corpora import read_corpus, with_task
-from kws.data.manifest import UNKNOWN, Row, is_filler
+from kws.data.manifest import SILENCE, UNKNOWN, Row, is_filler
 from kws.data.silence import SPLIT_SPANS
 from kws.errors import AudioError, KwsInputError
 
@@ -70,11 +70,12 @@ def noise_bed(paths: list[str], seconds: float, rate: int, rng: np.random.Genera
 
 def build_stream(keyword_clips: list[tuple[str, np.ndarray]], filler_clips: list[np.ndarray],
                  noise: list[str], seconds: float, snr_db: float, rate: int, seed: int = 0,
-                 gap_s: tuple[float, float] = (1.0, 4.0),
-                 filler_prob: float = 0.3) -> tuple[np.ndarray, list[Event]]:
+                 gap_s: tuple[float, float] = (1.0, 4.0), filler_prob: float = 0.3,
+                 noise_split: str = "test") -> tuple[np.ndarray, list[Event]]:
     """Place clips (trimmed to their active region) one after another with random gaps."""
-    if not keyword_clips:
-        raise KwsInputError("no keyword clips to place in the stream")
+    if not keyword_clips and (filler_prob < 1 or not filler_clips):
+        raise KwsInputError("no keyword clips to place in the stream (a stream of filler "
+                            "speech alone needs --filler-prob 1 and filler clips)")
     rng = np.random.default_rng(seed)
     trimmed = []
     for label, clip in keyword_clips:
@@ -84,8 +85,9 @@ def build_stream(keyword_clips: list[tuple[str, np.ndarray]], filler_clips: list
     for clip in filler_clips:
         a, b = active_region(clip, rate)
         fillers.append(clip[a:b])
-    speech_power = float(np.mean([np.mean(c.astype(np.float64) ** 2) for _, c in trimmed]))
-    bed = noise_bed(noise, seconds, rate, rng)
+    speech_power = float(np.mean([np.mean(c.astype(np.float64) ** 2)
+                                  for c in [c for _, c in trimmed] or fillers]))
+    bed = noise_bed(noise, seconds, rate, rng, noise_split)
     audio = bed * np.float32(np.sqrt(speech_power / 10 ** (snr_db / 10)))
     order = rng.permutation(len(trimmed))
     filler_order = rng.permutation(len(fillers)) if fillers else np.zeros(0, int)
@@ -158,12 +160,27 @@ def make_stream(corpus: str, out: str | Path, labels: str | Path | None = None,
                 split: str = "test", task: str = "auto", minutes: float = 60.0,
                 snr_db: float = 10.0, noise: list[str] | None = None,
                 fillers: list[str] | None = None, keywords: list[str] | None = None,
-                filler_prob: float = 0.3, seed: int = 0, rate: int = 16000) -> dict:
-    """`kws make-stream`: write the recording and its label file; returns a summary."""
+                filler_prob: float = 0.3, seed: int = 0, rate: int = 16000, *,
+                filler_split: str | None = None,
+                gap_s: tuple[float, float] = (1.0, 4.0)) -> dict:
+    """`kws make-stream`: write the recording and its label file; returns a summary.
+
+    Keyword clips come from `split` of `corpus` ("all": every split, e.g. the few real
+    recordings of a wake word that training never saw); filler speech from `filler_split`
+    (default: `split`) of `corpus` and of every corpus in `fillers`. With `keywords`, the
+    corpus' other words are filler speech too, and the keywords' clips in the filler
+    corpora are left out (never labelled as filler). Noise comes from the noise files' span of
+    `split` (test when "all"), which training never mixes in."""
     from kws.data.noise import noise_files
 
+    filler_split = filler_split or split
+
+    def in_split(r: Row, which: str) -> bool:
+        return which == "all" or r.split == which
+
     c = read_corpus(corpus)
-    rows = [r for r in with_task(c, task) if r.split == split]
+    task_rows = with_task(c, task)
+    rows = [r for r in task_rows if in_split(r, split)]
     if not rows:
         raise KwsInputError(f"{corpus}: the {split} split is empty")
     kw_rows = [r for r in rows if not is_filler(r.label)]
@@ -172,10 +189,15 @@ def make_stream(corpus: str, out: str | Path, labels: str | Path | None = None,
         if unknown:
             raise KwsInputError(f"--keywords: {sorted(unknown)} not in the {split} split")
         kw_rows = [r for r in kw_rows if r.label in keywords]
-    filler_rows = [r for r in rows if r.label == UNKNOWN]
+    filler_rows = [Row(r.path, UNKNOWN, r.speaker, r.split, r.offset, r.duration)
+                   for r in task_rows if in_split(r, filler_split)
+                   and (r.label == UNKNOWN or (keywords and not is_filler(r.label)
+                                               and r.label not in keywords))]
     for extra in fillers or []:
-        filler_rows += [Row(r.path, UNKNOWN, r.speaker, r.split)
-                        for r in read_corpus(extra).rows]
+        filler_rows += [Row(r.path, UNKNOWN, r.speaker, r.split, r.offset, r.duration)
+                        for r in read_corpus(extra).rows
+                        if in_split(r, filler_split) and r.label != SILENCE
+                        and r.label not in (keywords or ())]
 
     def decode(rs: list[Row]) -> list[tuple[str, np.ndarray]]:
         out_ = []
@@ -190,7 +212,8 @@ def make_stream(corpus: str, out: str | Path, labels: str | Path | None = None,
     filler_clips = [a for _, a in decode(filler_rows)]
     noise_paths = list(c.noise_files) + noise_files(noise or [])
     audio, events = build_stream(kw_clips, filler_clips, noise_paths, minutes * 60, snr_db,
-                                 rate, seed, filler_prob=filler_prob)
+                                 rate, seed, gap_s=gap_s, filler_prob=filler_prob,
+                                 noise_split=split if split in SPLIT_SPANS else "test")
     out = Path(out)
     save_audio(out, audio, rate)
     label_path = Path(labels) if labels else out.with_suffix(".csv")
