@@ -8,8 +8,10 @@ reported):
 2. threshold: a detection fires when the smoothed posterior reaches the keyword's
    threshold. Higher thresholds trade misses for false alarms; `kws eval` picks the
    threshold for a target false-alarm rate and export writes it into the bundle;
-3. refractory time: after a detection, nothing fires for `refractory_ms`, so one spoken
-   keyword gives one event. Too long a refractory time hides a keyword said twice quickly;
+3. re-arm and refractory time: after a detection, nothing fires until every keyword's
+   score has dropped below its threshold (one excursion of the score, one event, however
+   long it stays high) and `refractory_ms` has passed. Too long a refractory time hides a
+   keyword said twice quickly;
 4. optional state reset after a detection: the stream's recurrent state is cleared so the
    next keyword starts from a fresh state; it costs nothing but forgets the context.
 """
@@ -74,6 +76,7 @@ class Decider:
     def reset(self) -> None:
         self.history = np.zeros((0, len(self.keyword_idx)), dtype=np.float32)
         self.blocked_until = -1
+        self.armed = True
 
     def smoothed(self, posteriors: np.ndarray) -> np.ndarray:
         """Moving average of the keyword posteriors, continuing the previous call's window."""
@@ -100,26 +103,41 @@ class Decider:
             keep = self.smooth - 1
             self.history = np.concatenate([self.history, kw])[-keep:] if keep else \
                 self.history
+            self.armed = True
             return []
-        fired, self.blocked_until = fire(self.smoothed(posteriors), self.thresholds,
-                                         self.refractory, first_frame, self.blocked_until)
+        fired, self.blocked_until, self.armed = fire(
+            self.smoothed(posteriors), self.thresholds, self.refractory, first_frame,
+            self.blocked_until, self.armed)
         return [Detection(self.labels[int(self.keyword_idx[j])], score,
                           frame * self.hop + self.window, frame) for frame, j, score in fired]
 
 
 def fire(smoothed: np.ndarray, thresholds: np.ndarray, refractory: int, first_frame: int = 0,
-         blocked_until: int = -1) -> tuple[list[tuple[int, int, float]], int]:
-    """The threshold and refractory rule on smoothed keyword posteriors [n, keywords]:
-    (frame, keyword column, score) for each detection, and the frame until which the
-    stream stays blocked. A detection reports the highest keyword above its threshold."""
+         blocked_until: int = -1, armed: bool = True,
+         ) -> tuple[list[tuple[int, int, float]], int, bool]:
+    """The threshold, re-arm and refractory rule on smoothed keyword posteriors
+    [n, keywords]: (frame, keyword column, score) for each detection, the frame until which
+    the stream stays blocked, and whether it is armed at the end. A detection reports the
+    highest keyword above its threshold; afterwards the stream fires again only once no
+    keyword has been above its threshold for a frame (one excursion, one event: a score
+    that stays high past the refractory time does not fire twice) and the refractory time
+    has passed."""
     above = smoothed >= thresholds
+    any_above = above.any(axis=1)
     events = []
-    for row in np.flatnonzero(above.any(axis=1)):
+    prev = -1
+    for row in np.flatnonzero(any_above):
+        if row - prev > 1:  # a frame with nothing above lies between: re-armed
+            armed = True
+        prev = int(row)
         frame = first_frame + int(row)
-        if frame <= blocked_until:
+        if frame <= blocked_until or not armed:
             continue
         scores = np.where(above[row], smoothed[row], -1.0)
         j = int(np.argmax(scores))
         events.append((frame, j, float(scores[j])))
         blocked_until = frame + refractory
-    return events, blocked_until
+        armed = False
+    if len(any_above) and not any_above[-1]:
+        armed = True
+    return events, blocked_until, armed
