@@ -6,8 +6,9 @@ resumable mid-epoch, and identical whether one process or several (DDP) train on
 
 Per example, in order: speed perturbation and time shift (one resampling gather), gain,
 reverberation (a synthetic room impulse response) and band-limiting (microphone colouring)
-in one FFT, a context prefix (the tail of another clip, so the recurrent state is not fresh
-when the keyword starts, as on a stream), background noise at a random SNR, clipping at full
+in one FFT, a context prefix (other clips end to end, up to context_ms, so the recurrent
+state is not fresh when the keyword starts and words seconds before it must not decide,
+as on a stream), background noise at a random SNR, clipping at full
 scale. Features get SpecAugment masks afterwards (`spec_mask`).
 """
 
@@ -143,10 +144,13 @@ def augment_batch(clips: Tensor, labels: Tensor, pool: Tensor, pool_labels: Tens
     context_label = torch.full((b,), -1, dtype=torch.long, device=device)
     if context_samples > 0:
         use = _chance(g, b, cfg.context_prob, device)
-        pick = torch.randint(0, pool.shape[0], (b,), generator=g, device=device)
+        # as many whole clips as the context needs, end to end; the last one is adjacent
+        n_clips = -(-context_samples // length)
+        picks = torch.randint(0, pool.shape[0], (b, n_clips), generator=g, device=device)
+        pick = picks[:, -1]
         take = (torch.rand(b, generator=g, device=device) * context_samples).long()
-        ctx = pool[pick][:, length - context_samples:].float() / 32768.0 \
-            if pool.dtype == torch.int16 else pool[pick][:, length - context_samples:]
+        ctx = pool[picks].reshape(b, n_clips * length)[:, -context_samples:]
+        ctx = ctx.float() / 32768.0 if pool.dtype == torch.int16 else ctx
         ctx = ctx * (10 ** (_uniform(g, b, *cfg.gain_db, device) / 20))[:, None]
         # keep only the last `take` samples of the context tail; the rest is silence
         pos = torch.arange(context_samples, device=device)[None]
