@@ -209,18 +209,13 @@ def synthesize_corpus(words: list[str], out: str | Path, per_word: int = 200,
     if per_word < 1:
         raise KwsInputError(f"--per-word={per_word}: expected >= 1")
     out = Path(out)
-    folder_of = {w: w for w in words} | {w: UNKNOWN for w in negatives}
+    folder_of = {w: w for w in words} | dict.fromkeys([*negatives, *confusing], UNKNOWN)
     langs = resolve_languages(languages)
     variants = ["", *list_variants()]
     jobs = plan_jobs(words, folder_of, per_word, seed, langs, variants)
-    folder_of |= {w: UNKNOWN for w in confusing}
-    neg_jobs = []
-    if negatives:
-        neg_jobs += plan_jobs(negatives, folder_of, per_negative or per_word, seed, langs,
-                              variants)
-    if confusing:
-        neg_jobs += plan_jobs(confusing, folder_of, per_confusable or per_negative or per_word,
-                              seed, langs, variants)
+    neg_jobs = plan_jobs(negatives, folder_of, per_negative or per_word, seed, langs, variants)
+    neg_jobs += plan_jobs(confusing, folder_of, per_confusable or per_negative or per_word,
+                          seed, langs, variants)
     if neg_jobs:
         # negatives share one folder: number them so file names stay unique
         jobs += [Job(j.text, j.folder, i, j.voice) for i, j in enumerate(neg_jobs)]
