@@ -169,6 +169,10 @@ class Trainer:
             backend = "nccl" if self.device.type == "cuda" else "gloo"
             torch.distributed.init_process_group(backend)
         torch.manual_seed(cfg.train.seed)
+        # Gradients sent back through hundreds of recurrent steps decay into denormal
+        # floats, which x86 cores compute ~100x slower: with a 2.5 s context a CPU step
+        # took 6x longer. Flushing them to zero changes nothing above 1e-38.
+        torch.set_flush_denormal(True)
         sr = cfg.features.sample_rate
         self.data: TaskData = prepare_task(cfg.data, sr, cfg.train.seed, cfg.train.workers,
                                            log=self.log)
