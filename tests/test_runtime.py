@@ -275,6 +275,20 @@ def test_runtime_soak_short_hostile_audio(tiny_bundle, tiny_stream):
     assert report["track_detections_fresh"] and report["track_matches_fresh"]
 
 
+def test_runtime_soak_forgetting_measures_posterior_gaps(tiny_bundle, tiny_stream):
+    """The forgetting measurement lines a soaked and a fresh stream up frame by frame: with
+    no soak the two are the same stream (gap 0 everywhere); after a soak they differ."""
+    from kws.bench.soak import forgetting
+
+    speech = load_audio(tiny_stream[0])
+    same = forgetting(tiny_bundle, speech, trials=1, soak_s=0.0, track_s=35.0)
+    assert set(same) == {"silence", "white_noise_0dbfs", "speech"}
+    assert all(v == 0.0 for lead in same.values() for v in lead.values())
+    soaked = forgetting(tiny_bundle, speech, trials=1, soak_s=60.0, track_s=35.0)
+    gaps = [v for lead in soaked.values() for v in lead.values()]
+    assert max(gaps) > 0.0 and all(0.0 <= v <= 1.0 for v in gaps)
+
+
 def test_runtime_threads_many_streams_share_one_detector(tiny_bundle, tiny_stream):
     """Eight threads, each with its own stream on one shared Detector (one onnxruntime
     session), fed in different piece sizes: each hears exactly what it hears alone."""
