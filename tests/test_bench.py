@@ -56,3 +56,32 @@ def test_bench_seed_table_reads_runs_and_judges(tmp_path):
     assert "rnn < gru < lstm" in verdicts(t, False)[0] and "agrees" in verdicts(t, False)[0]
     t["lstm_hidden"]["us_per_hop_int8"] = 0.1
     assert "disagrees" in verdicts(t, False)[0]
+
+
+def test_bench_native_gru_graph_computes_the_step_graphs_function(tmp_path):
+    """The runtime bench times the model as ONNX GRU operators against our step graph: the
+    comparison only holds if both compute the same posteriors and states (same reset-gate
+    position, normalization, classifier)."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from kws.bench.runtime import export_native_gru
+    from kws.config import FeatureConfig, ModelConfig
+    from kws.export.step import StepModel
+    from kws.models import KwsModel
+
+    torch.manual_seed(0)
+    model = KwsModel(FeatureConfig(), ModelConfig(family="gru", hidden=32, layers=2),
+                     ["_silence_", "_unknown_", "yes", "no"])
+    model.set_normalization(torch.randn(20) * 0.1, torch.rand(20) + 0.5)
+    sess = ort.InferenceSession(str(export_native_gru(model, tmp_path / "g.onnx", 10)))
+    step = StepModel(model, 10, input_kind="features").eval()
+    feats = torch.randn(1, 10, 20)
+    states = [0.5 * torch.randn(1, 32) for _ in range(2)]
+    with torch.no_grad():
+        want = step(feats, *states)
+    got = sess.run(None, {i.name: x.numpy() for i, x in
+                          zip(sess.get_inputs(), [feats, *states], strict=True)})
+    for w, g in zip(want, got, strict=True):
+        np.testing.assert_allclose(g, w.numpy(), atol=1e-5)
