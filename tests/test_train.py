@@ -341,3 +341,25 @@ def test_train_nan_loss_stops_with_a_message_or_skips(tiny_corpus, tmp_path, pol
         after = tr.model.state_dict()
         assert all(torch.equal(before[k], after[k]) or torch.isnan(before[k]).any()
                    for k in before)
+
+
+@pytest.mark.parametrize("before", [False, True])
+def test_train_restores_the_callers_denormal_mode(tiny_corpus, tmp_path, before):
+    """Training flushes denormal floats (6x faster steps through long contexts) but the
+    mode is process state: whatever the caller had is back afterwards (a library that
+    left it on broke hypothesis' float strategies in the same process)."""
+    from kws.config import load_config
+    from kws.train.trainer import Trainer, flushes_denormals
+
+    cfg = load_config(None, [*(o.removeprefix("--set=") for o in tiny_overrides(tiny_corpus)),
+                             "train.epochs=1"])
+    seen = []
+    tr = Trainer(cfg, tmp_path / "run", log=lambda *_: seen.append(flushes_denormals()),
+                 progress=False)
+    torch.set_flush_denormal(before)
+    try:
+        tr.fit()
+        assert flushes_denormals() == before
+    finally:
+        torch.set_flush_denormal(False)
+    assert seen and all(seen)  # on while it trained
