@@ -122,6 +122,7 @@ sys.exit(main(sys.argv[3:]))
 """
 
 
+@pytest.mark.slow  # ~55 s for both; CI runs the slow set in its own step
 @pytest.mark.parametrize("prefix", ["step-", "index.json"])
 def test_train_resume_after_sigkill_at_random_points(tiny_corpus, straight, tmp_path, prefix):
     """Killed half-way through writing a checkpoint (or the index naming it), then killed

@@ -71,8 +71,10 @@ class StepModel(nn.Module):
                 w_ih, w_hh, b_ih, b_hh = (p.detach().float() for p in layer.weights)
                 self.register_buffer(f"w_ih_{i}", w_ih.t().contiguous())
                 self.register_buffer(f"b_ih_{i}", b_ih.clone())
-                self.register_buffer(f"w_hh_{i}", w_hh.t().contiguous())
-                self.register_buffer(f"b_hh_{i}", b_hh.clone())
+                w_parts, b_parts = layer.family.split_recurrent(w_hh.t(), b_hh, layer.hidden)
+                for k, (w, b) in enumerate(zip(w_parts, b_parts, strict=True)):
+                    self.register_buffer(f"w_hh_{i}_{k}", w.contiguous())
+                    self.register_buffer(f"b_hh_{i}_{k}", b.clone())
             self.register_buffer("w_out", model.classifier.weight.detach().t().contiguous())
             self.register_buffer("b_out", model.classifier.bias.detach().clone())
 
@@ -95,7 +97,11 @@ class StepModel(nn.Module):
             state = tuple(states[pos:pos + n])
             pos += n
             gx = h @ getattr(self, f"w_ih_{i}") + getattr(self, f"b_ih_{i}")
-            w_hh, b_hh = getattr(self, f"w_hh_{i}"), getattr(self, f"b_hh_{i}")
+            parts = len(family.recurrent_split)
+            w_hh = tuple(getattr(self, f"w_hh_{i}_{k}") for k in range(parts))
+            b_hh = tuple(getattr(self, f"b_hh_{i}_{k}") for k in range(parts))
+            if parts == 1:  # the cells that multiply W_hh whole take it as one tensor
+                w_hh, b_hh = w_hh[0], b_hh[0]
             # the cell's input parts, each cut into [B, 1, .] frames by one Split per part
             # (few nodes: in the graph every operation costs); states keep that time axis
             parts = [p.split(1, dim=1) for p in family.split_input(gx, self.hidden[i])]

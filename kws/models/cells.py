@@ -54,15 +54,18 @@ def gru_cell(gx: tuple[Tensor, Tensor], state: tuple[Tensor], w_hh_t: Tensor,
     return (n + z * (h - n),)
 
 
-def gru_cho_cell(gx: tuple[Tensor, Tensor], state: tuple[Tensor], w_hh_t: Tensor,
-                 b_hh: Tensor) -> tuple[Tensor]:
+def gru_cho_cell(gx: tuple[Tensor, Tensor], state: tuple[Tensor],
+                 w_hh_t: Tensor | tuple[Tensor, Tensor],
+                 b_hh: Tensor | tuple[Tensor, Tensor]) -> tuple[Tensor]:
     """GRU as Cho et al. wrote it (the seed's equations, ONNX linear_before_reset=0): the
     reset gate scales h before the product, n = tanh(W_nx x + b_nx + W_nh (r * h) + b_nh)."""
     x_rz, x_n = gx
     (h,) = state
     hidden = h.shape[-1]
-    w_rz, w_n = w_hh_t.split([2 * hidden, hidden], dim=-1)
-    b_rz, b_n = b_hh.split([2 * hidden, hidden], dim=-1)
+    # W_hh may come already cut (the step graph's constants, see Family.split_recurrent)
+    w_rz, w_n = w_hh_t if isinstance(w_hh_t, tuple) else \
+        w_hh_t.split([2 * hidden, hidden], dim=-1)
+    b_rz, b_n = b_hh if isinstance(b_hh, tuple) else b_hh.split([2 * hidden, hidden], dim=-1)
     r, z = torch.sigmoid(x_rz + (h @ w_rz + b_rz)).split([hidden, hidden], dim=-1)
     n = torch.tanh(x_n + ((r * h) @ w_n + b_n))
     return (n + z * (h - n),)

@@ -24,6 +24,17 @@ class Family:
     summary: str
     input_split: tuple[int, ...] = (1,)  # parts of the input projection the cell takes,
     #                                      in multiples of the hidden size
+    recurrent_split: tuple[int, ...] = (1,)  # parts of W_hh the cell multiplies separately,
+    #                                          in multiples of the hidden size; (1,): whole
+
+    def split_recurrent(self, w_hh_t, b_hh, hidden: int) -> tuple[tuple, tuple]:
+        """W_hh (transposed) and b_hh cut into the parts the cell multiplies separately.
+        The step graph stores the parts as their own constants: a cut made inside the graph
+        would hide the weights from the INT8 quantizer."""
+        if len(self.recurrent_split) == 1:
+            return (w_hh_t,), (b_hh,)
+        sizes = [n * hidden for n in self.recurrent_split]
+        return tuple(w_hh_t.split(sizes, dim=-1)), tuple(b_hh.split(sizes, dim=-1))
 
     def split_input(self, gx, hidden: int) -> tuple:
         """The input projection cut into the parts the cell takes (along the last axis)."""
@@ -62,7 +73,7 @@ register(Family("gru", 3, ("h",), gru_cell,
                 lambda i, h: nn.GRU(i, h, batch_first=True),
                 "GRU, reset after the recurrent product (cuDNN)", (2, 1)))
 register(Family("gru_cho", 3, ("h",), gru_cho_cell, None,
-                "GRU, reset before the recurrent product (Cho et al. 2014)", (2, 1)))
+                "GRU, reset before the recurrent product (Cho et al. 2014)", (2, 1), (2, 1)))
 
 
 def get_family(name: str) -> Family:
