@@ -97,10 +97,10 @@ class StepModel(nn.Module):
             state = tuple(states[pos:pos + n])
             pos += n
             gx = h @ getattr(self, f"w_ih_{i}") + getattr(self, f"b_ih_{i}")
-            parts = len(family.recurrent_split)
-            w_hh = tuple(getattr(self, f"w_hh_{i}_{k}") for k in range(parts))
-            b_hh = tuple(getattr(self, f"b_hh_{i}_{k}") for k in range(parts))
-            if parts == 1:  # the cells that multiply W_hh whole take it as one tensor
+            cuts = len(family.recurrent_split)
+            w_hh = tuple(getattr(self, f"w_hh_{i}_{k}") for k in range(cuts))
+            b_hh = tuple(getattr(self, f"b_hh_{i}_{k}") for k in range(cuts))
+            if cuts == 1:  # the cells that multiply W_hh whole take it as one tensor
                 w_hh, b_hh = w_hh[0], b_hh[0]
             # the cell's input parts, each cut into [B, 1, .] frames by one Split per part
             # (few nodes: in the graph every operation costs); states keep that time axis
