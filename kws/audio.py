@@ -73,6 +73,9 @@ def load_audio_with_rate(path: str | Path, target_rate: int | None = 16000, *,
     mono = to_mono(audio)
     if target_rate is not None and target_rate != rate:
         mono = resample(mono, rate, target_rate)
+        if mono.size == 0:  # e.g. a header claiming 117 MHz: a few samples resample to none
+            raise AudioError(f"{p}: {audio.shape[0]} samples at {rate} Hz leave no samples "
+                             f"at {target_rate} Hz (a corrupt sample rate?)")
         rate = target_rate
     np.clip(mono, -1.0, 1.0, out=mono)
     return mono.astype(np.float32, copy=False), rate
