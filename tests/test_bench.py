@@ -58,30 +58,20 @@ def test_bench_seed_table_reads_runs_and_judges(tmp_path):
     assert "disagrees" in verdicts(t, False)[0]
 
 
-def test_bench_native_gru_graph_computes_the_step_graphs_function(tmp_path):
-    """The runtime bench times the model as ONNX GRU operators against our step graph: the
-    comparison only holds if both compute the same posteriors and states (same reset-gate
-    position, normalization, classifier)."""
-    import numpy as np
-    import onnxruntime as ort
-    import torch
+def test_bench_runtime_targets_judge_the_best_measurement_of_the_gru_int8_bundle():
+    from kws.bench.runtime import _targets
 
-    from kws.bench.runtime import export_native_gru
-    from kws.config import FeatureConfig, ModelConfig
-    from kws.export.step import StepModel
-    from kws.models import KwsModel
-
-    torch.manual_seed(0)
-    model = KwsModel(FeatureConfig(), ModelConfig(family="gru", hidden=32, layers=2),
-                     ["_silence_", "_unknown_", "yes", "no"])
-    model.set_normalization(torch.randn(20) * 0.1, torch.rand(20) + 0.5)
-    sess = ort.InferenceSession(str(export_native_gru(model, tmp_path / "g.onnx", 10)))
-    step = StepModel(model, 10, input_kind="features").eval()
-    feats = torch.randn(1, 10, 20)
-    states = [0.5 * torch.randn(1, 32) for _ in range(2)]
-    with torch.no_grad():
-        want = step(feats, *states)
-    got = sess.run(None, {i.name: x.numpy() for i, x in
-                          zip(sess.get_inputs(), [feats, *states], strict=True)})
-    for w, g in zip(want, got, strict=True):
-        np.testing.assert_allclose(g, w.numpy(), atol=1e-5)
+    cell = {"rtf": 0.0025, "vs_eager": 24.0, "vs_window": 200.0, "vs_floor": 1.2,
+            "peak_rss_mb": 70.0}
+    gru = {"eager_rtf": 0.06, "window_rtf": 0.5, "floor_rtf": 0.002,
+           "detector": {"int8/10": cell}}
+    notes, met = _targets({"gru": gru})
+    assert not met["rtf"] and met["vs_eager"] and "MISSED (0.00250)" in notes[0]
+    parts = ("session_int8", "model_int8_fused", "front_end", "python", "model_float_fused",
+             "model_int8_unrolled", "model_float_unrolled")
+    gru["breakdown_us_per_hop"] = {"detector": 17.5, **dict.fromkeys(parts, 1.0)}
+    notes, met = _targets({"gru": gru})
+    assert met["rtf"] and "met (0.00175)" in notes[0] and "34x" in notes[0]
+    assert cell["rtf"] == 0.0025  # the table's own measurement is kept as it was
+    gru["breakdown_us_per_hop"]["detector"] = 30.0  # a slower second look changes nothing
+    assert not _targets({"gru": gru})[1]["rtf"]

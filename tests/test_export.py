@@ -26,37 +26,84 @@ FAST = {"verify_clips": 8, "accuracy_clips": 40, "calibration_clips": 32}
 SLOW = pytest.mark.slow
 
 
-@pytest.mark.parametrize("family,layers", [
-    ("gru", 2), ("lstm", 1), ("rnn", 1),
-    pytest.param("rnn", 2, marks=SLOW), pytest.param("lstm", 2, marks=SLOW),
-    pytest.param("rnn_relu", 1, marks=SLOW), pytest.param("gru_cho", 2, marks=SLOW),
-    pytest.param("gru", 3, marks=SLOW),
+@pytest.mark.parametrize("family,layers,recurrent", [
+    ("gru", 2, "fused"), ("lstm", 1, "fused"), ("rnn", 1, "fused"), ("gru", 2, "unrolled"),
+    *(pytest.param(family, layers, recurrent, marks=SLOW)
+      for family, layers in (("rnn", 2), ("lstm", 2), ("rnn_relu", 1), ("gru_cho", 2),
+                             ("gru", 3))
+      for recurrent in ("fused", "unrolled")),
+    pytest.param("lstm", 1, "unrolled", marks=SLOW), pytest.param("rnn", 1, "unrolled",
+                                                                   marks=SLOW),
 ])
-def test_export_every_family_float_and_int8(tiny_corpus, tmp_path, family, layers):
+def test_export_every_family_float_and_int8(tiny_corpus, tmp_path, family, layers, recurrent):
     run = random_run(tiny_corpus, tmp_path / "run", family, hidden=16, layers=layers)
     for quant in ("none", "dynamic"):
         out = tmp_path / f"bundle_{quant}"
         meta = export_bundle(run, out, ExportOptions(quantize=quant, chunk_hops=3,
+                                                      recurrent=recurrent,
                                                       max_int8_drop=100.0, **FAST), **QUIET)
+        assert meta["model"]["recurrent"] == [recurrent] * layers
         checks = meta["verification"]
         assert checks["float_vs_pytorch_max_abs_diff"] <= 1e-4
         assert checks["chunk_vs_one_hop_max_abs_diff"] <= 1e-5
         assert checks["feed_size_max_abs_diff"] == 0.0
         bundle = load_bundle(out)
         model = onnx.load(str(bundle.model_path))
+        ops = {n.op_type for n in model.graph.node}
         if quant == "dynamic":
             # the graph walk: no recurrent (or classifier) weight matrix is left in float
             assert float_weight_matrices(model) == []
-            ops = {n.op_type for n in model.graph.node}
             assert "MatMulInteger" in ops or "DynamicQuantizeMatMul" in ops
+            if recurrent == "fused":  # the LSTM on onnxruntime's INT8 kernel
+                assert ("DynamicQuantizeLSTM" in ops) == (family == "lstm")
         else:
-            # per layer W_ih and W_hh (in the parts the cell multiplies), and the classifier:
-            # every one visible to the walk, so the INT8 check above cannot miss one
-            parts = len(get_family(family).recurrent_split)
+            # per layer W_ih and W_hh (the operator's W and R, or, unrolled, in the parts the
+            # cell multiplies), and the classifier: every one visible to the walk, so the
+            # INT8 check above cannot miss one
+            parts = 1 if recurrent == "fused" else len(get_family(family).recurrent_split)
             assert len(float_weight_matrices(model)) == layers * (1 + parts) + 1
+        fused_nodes = [o for o in ops if o.endswith(get_family(family).onnx.op)]
+        assert bool(fused_nodes) == (recurrent == "fused")
         names = [s["name"] for s in meta["states"]]
         expected = 1 + layers * (2 if family == "lstm" else 1)
         assert len(names) == expected and names[0] == "fe_carry"
+
+
+@pytest.mark.parametrize("family", ["rnn", "rnn_relu", "lstm", "gru", "gru_cho"])
+def test_fused_and_unrolled_layers_compute_the_model(tmp_path, family):
+    """The fused form (ONNX's operator, gates reordered to its layout) and the unrolled cell
+    give the model's own outputs and states, from a random mid-stream state, in PyTorch and
+    in onnxruntime."""
+    import torch
+
+    from kws.config import FeatureConfig, ModelConfig
+    from kws.export.onnx_export import export_step
+    from kws.export.step import StepModel
+    from kws.models import KwsModel
+
+    torch.manual_seed(0)
+    model = KwsModel(FeatureConfig(), ModelConfig(family=family, hidden=16, layers=2),
+                     ["_silence_", "_unknown_", "yes", "no"]).eval()
+    model.set_normalization(torch.randn(20) * 0.1, torch.rand(20) + 0.5)
+    feats = torch.randn(3, 5, 20)
+    state = [tuple(0.5 * torch.randn(3, 16) for _ in layer.family.states)
+             for layer in model.layers]
+    flat = [s for layer in state for s in layer]
+    with torch.no_grad():
+        logits, new = model(model.normalize(feats), state)
+        want = [torch.softmax(logits, -1), *(s for layer in new for s in layer)]
+        for form in ("fused", "unrolled"):
+            got = StepModel(model, 5, "features", form)(feats, *flat)
+            for w, g in zip(want, got, strict=True):
+                torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-5)
+    path = export_step(model, 5, "features", tmp_path / "fused.onnx", "fused")
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert get_family(family).onnx.op in ops and "MatMul" in ops  # the classifier only
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {i.name: x.numpy() for i, x in
+                          zip(sess.get_inputs(), [feats, *flat], strict=True)})
+    for w, g in zip(want, got, strict=True):
+        np.testing.assert_allclose(g, w.numpy(), atol=1e-5)
 
 
 @pytest.mark.parametrize("stride", [2, 3])

@@ -31,6 +31,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk-hops", type=int, help="hops per session call (default 10)")
     p.add_argument("--input", choices=("pcm", "pcm16", "features"),
                    help="what the graph takes: float PCM, 16-bit PCM, or MFCC frames")
+    p.add_argument("--recurrent", choices=("fused", "unrolled"),
+                   help="recurrent layers as ONNX's RNN/GRU/LSTM operators (fused: fastest "
+                   "on CPU) or unrolled into per-frame MatMuls (for runtimes without those "
+                   "operators); default: the target's, else fused")
     p.add_argument("--threads", type=int, help="onnxruntime threads on the device")
     p.add_argument("--ort-format", action="store_true", default=None,
                    help="also write the .ort model for onnxruntime's minimal builds")
@@ -52,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
     opts = ExportOptions.from_target(
         load_target(args.target), quantize=args.quantize, chunk_hops=args.chunk_hops,
-        input_kind=args.input, threads=args.threads, ort_format=args.ort_format,
+        input_kind=args.input, recurrent=args.recurrent, threads=args.threads,
+        ort_format=args.ort_format,
         max_int8_drop=args.max_int8_drop, thresholds=args.thresholds,
         accuracy_clips=args.accuracy_clips)
     log = (lambda *_: None) if args.json else print

@@ -38,7 +38,7 @@ from kws.export.quantize import (
     quantize_dynamic_model,
     quantize_static_model,
 )
-from kws.export.step import state_specs
+from kws.export.step import RECURRENT_FORMS, layer_form, state_specs
 from kws.export.targets import Target
 from kws.runtime.bundle import BUNDLE_FILE, BUNDLE_FORMAT, BUNDLE_VERSION, load_bundle, sha256_file
 from kws.runtime.detector import Detector
@@ -58,6 +58,7 @@ class ExportOptions:
     quantize: str = "dynamic"
     chunk_hops: int = 10
     input_kind: str = "pcm"
+    recurrent: str = "fused"        # fused | unrolled (kws.export.recurrent)
     threads: int = 1
     ort_format: bool = False
     max_int8_drop: float = 0.5      # accuracy points
@@ -71,7 +72,8 @@ class ExportOptions:
     @classmethod
     def from_target(cls, target: Target, **overrides) -> ExportOptions:
         base = cls(quantize=target.quantize, chunk_hops=target.chunk_hops,
-                   input_kind=target.input, threads=target.threads,
+                   input_kind=target.input, recurrent=target.recurrent,
+                   threads=target.threads,
                    ort_format=target.ort_format)
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
@@ -135,7 +137,8 @@ def write_meta(folder: Path, model_file: str, model, cfg, opts: ExportOptions,
         "output": {"name": "posteriors", "dtype": "float32",
                    "shape": ["batch", opts.chunk_hops // model.stride, len(model.labels)]},
         "model": {"file": model_file, "sha256": sha256_file(path),
-                  "size_bytes": path.stat().st_size, "quantization": quantization},
+                  "size_bytes": path.stat().st_size, "quantization": quantization,
+                  "recurrent": _forms(model, opts)},
         "decision": {"thresholds": thresholds, "smoothing_ms": opts.smoothing_ms,
                      "refractory_ms": opts.refractory_ms, "reset_after_detection": False},
         "runtime": {"threads": opts.threads},
@@ -143,6 +146,11 @@ def write_meta(folder: Path, model_file: str, model, cfg, opts: ExportOptions,
     }
     (folder / BUNDLE_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return meta
+
+
+def _forms(model, opts: ExportOptions) -> list[str]:
+    """Each recurrent layer's form in the graph: fused or unrolled."""
+    return [layer_form(layer.family, opts.recurrent) for layer in model.layers]
 
 
 def _accuracy(post: np.ndarray, truth: np.ndarray, rule: str, silence: int) -> float:
@@ -162,11 +170,14 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions,
         opts = replace(opts, chunk_hops=chunk)
     if opts.quantize not in ("none", "dynamic", "static"):
         raise KwsInputError(f"--quantize {opts.quantize}: expected none, dynamic or static")
+    if opts.recurrent not in RECURRENT_FORMS:
+        raise KwsInputError(f"--recurrent {opts.recurrent}: expected one of "
+                            f"{', '.join(RECURRENT_FORMS)}")
     rule = cfg.train.loss
     silence = model.labels.index(SILENCE) if SILENCE in model.labels else -1
     log(f"export {model_path}: {cfg.model.family} {cfg.model.layers}x{cfg.model.hidden}, "
         f"{len(model.labels)} classes, chunk {opts.chunk_hops} hops, input {opts.input_kind}, "
-        f"quantization {opts.quantize}")
+        f"recurrent layers {'/'.join(_forms(model, opts))}, quantization {opts.quantize}")
     task = prepare_task(cfg.data, cfg.features.sample_rate, cfg.train.seed,
                         log=lambda *_: None)
     val = task.splits["validation"]
@@ -180,8 +191,10 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions,
         float_dir, one_dir = tmp / "float", tmp / "one_hop"
         for d in (float_dir, one_dir):
             d.mkdir()
-        export_step(model, opts.chunk_hops, opts.input_kind, float_dir / "model.onnx")
-        export_step(model, model.stride, opts.input_kind, one_dir / "model.onnx")
+        export_step(model, opts.chunk_hops, opts.input_kind, float_dir / "model.onnx",
+                    opts.recurrent)
+        export_step(model, model.stride, opts.input_kind, one_dir / "model.onnx",
+                    opts.recurrent)
         q_dir = tmp / "int8"
         if opts.quantize != "none":
             q_dir.mkdir()

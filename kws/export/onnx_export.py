@@ -9,6 +9,7 @@ from pathlib import Path
 import onnx
 import torch
 
+from kws.export.recurrent import ONNX_TRANSLATIONS
 from kws.export.step import StepModel, state_specs
 from kws.models import KwsModel
 
@@ -60,13 +61,14 @@ def compact_names(proto: onnx.ModelProto, keep_prefixes: tuple[str, ...] = ()) -
 logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
 
 
-def export_step(model: KwsModel, chunk: int, input_kind: str, path: str | Path) -> Path:
+def export_step(model: KwsModel, chunk: int, input_kind: str, path: str | Path,
+                recurrent: str = "fused") -> Path:
     """Export the step form (see kws.export.step) with a dynamic batch dimension.
 
     The graph is optimized with a small constant-folding limit: the exporter's default
     would fold the front end's DFT and mel recipes into large stored matrices; onnxruntime
     folds them at session start instead, so the file holds the learned weights only."""
-    step = StepModel(model.cpu().eval(), chunk, input_kind).eval()
+    step = StepModel(model.cpu().eval(), chunk, input_kind, recurrent).eval()
     specs = state_specs(model, input_kind)
     x = example_input(model, chunk, input_kind)
     states = tuple(torch.zeros(1, s.size) for s in specs)
@@ -78,7 +80,8 @@ def export_step(model: KwsModel, chunk: int, input_kind: str, path: str | Path) 
             step, (x, *states), dynamo=True, optimize=False, opset_version=OPSET,
             input_names=[input_name] + [s.name for s in specs],
             output_names=["posteriors"] + [s.output for s in specs],
-            dynamic_shapes=({0: batch}, tuple({0: batch} for _ in specs)), verbose=False)
+            dynamic_shapes=({0: batch}, tuple({0: batch} for _ in specs)), verbose=False,
+            custom_translation_table=ONNX_TRANSLATIONS)
     import onnxscript.optimizer
 
     proto = onnxscript.optimizer.optimize(program.model_proto, input_size_limit=64,

@@ -1,9 +1,14 @@
 """INT8 quantization of the step graph with onnxruntime's tools.
 
-The recurrent layers are explicit MatMuls with constant weights (kws.export.step), so
-onnxruntime's quantizer covers every weight matrix of every family, not only an LSTM node.
-The front end stays float: its products act on raw samples and log-power, where 8 bits lose
-the quiet half of speech.
+Unrolled recurrent layers are explicit MatMuls with constant weights (kws.export.step), so
+onnxruntime's quantizer covers every weight matrix of every family. Fused layers (ONNX's
+RNN / GRU / LSTM operators): the LSTM becomes onnxruntime's INT8 LSTM kernel
+(DynamicQuantizeLSTM) in dynamic mode; the others, for which onnxruntime has no INT8 kernel,
+store their weights in INT8 (one scale per gate row) behind a Cast and a Mul that the
+runtime folds into float weights once, at session start: the file is as small as an INT8
+one and the numbers are the INT8 weights', the arithmetic is float. The front end stays
+float: its products act on raw samples and log-power, where 8 bits lose the quiet half of
+speech.
 
 - dynamic: weights INT8 (one scale per matrix), activations quantized on the fly per call.
 - static (QDQ): weights and activations INT8, activation ranges calibrated on real training
@@ -20,6 +25,7 @@ import onnx
 from onnx import numpy_helper
 
 FRONTEND_PREFIX = "frontend."
+RECURRENT_OPS = ("RNN", "GRU", "LSTM")  # inputs 1 and 2 are the weights W and R
 
 
 def frontend_nodes(model: onnx.ModelProto) -> list[str]:
@@ -45,10 +51,14 @@ def float_weight_matrices(model: onnx.ModelProto) -> list[str]:
     inits = {i.name: i for i in model.graph.initializer}
     found = set()
     for node in model.graph.node:
-        if node.op_type not in ("MatMul", "Gemm", "MatMulInteger", "DynamicQuantizeMatMul",
-                                "FusedMatMul"):
+        if node.op_type in RECURRENT_OPS:
+            names = node.input[1:3]
+        elif node.op_type in ("MatMul", "Gemm", "MatMulInteger", "DynamicQuantizeMatMul",
+                              "FusedMatMul"):
+            names = node.input
+        else:
             continue
-        for name in node.input:
+        for name in names:
             init = inits.get(name)
             if init is None or name.startswith(FRONTEND_PREFIX):
                 continue
@@ -58,13 +68,47 @@ def float_weight_matrices(model: onnx.ModelProto) -> list[str]:
     return sorted(found)
 
 
+def int8_recurrent_weights(model: onnx.ModelProto) -> None:
+    """Store the W and R of every RNN / GRU / LSTM node in INT8, symmetric, one scale per row
+    (per gate and unit), read through Cast -> Mul: constants the runtime folds at load."""
+    inits = {i.name: i for i in model.graph.initializer}
+    prologue = []
+    for node in model.graph.node:
+        if node.op_type not in RECURRENT_OPS:
+            continue
+        for k in (1, 2):
+            name = node.input[k]
+            w = numpy_helper.to_array(inits[name]).astype(np.float32)
+            scale = np.maximum(np.abs(w).max(axis=-1, keepdims=True), 1e-12) / 127.0
+            q = np.clip(np.round(w / scale), -127, 127).astype(np.int8)
+            model.graph.initializer.remove(inits.pop(name))
+            model.graph.initializer.extend([numpy_helper.from_array(q, f"{name}_int8"),
+                                            numpy_helper.from_array(scale, f"{name}_scale")])
+            prologue += [
+                onnx.helper.make_node("Cast", [f"{name}_int8"], [f"{name}_cast"],
+                                      to=onnx.TensorProto.FLOAT),
+                onnx.helper.make_node("Mul", [f"{name}_cast", f"{name}_scale"], [name])]
+    nodes = list(model.graph.node)
+    del model.graph.node[:]
+    model.graph.node.extend(prologue + nodes)
+
+
 def quantize_dynamic_model(src: Path, dst: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     model = onnx.load(str(src))
     quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=False,
-                     op_types_to_quantize=["MatMul"], nodes_to_exclude=frontend_nodes(model),
+                     op_types_to_quantize=["MatMul", "LSTM"],
+                     nodes_to_exclude=frontend_nodes(model),
                      extra_options={"MatMulConstBOnly": True})
+    _int8_recurrent_weights_in_place(dst)
+
+
+def _int8_recurrent_weights_in_place(path: Path) -> None:
+    model = onnx.load(str(path))
+    if any(n.op_type in RECURRENT_OPS for n in model.graph.node):
+        int8_recurrent_weights(model)
+        onnx.save_model(model, str(path), save_as_external_data=False)
 
 
 def quantize_static_model(src: Path, dst: Path, calibration: Iterable[dict]) -> None:
@@ -91,6 +135,7 @@ def quantize_static_model(src: Path, dst: Path, calibration: Iterable[dict]) -> 
                     calibrate_method=CalibrationMethod.MinMax,
                     extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
                                    "MatMulConstBOnly": True})
+    _int8_recurrent_weights_in_place(dst)
 
 
 def calibration_feeds(detector, clips: np.ndarray, batch: int = 64) -> list[dict]:

@@ -1,5 +1,6 @@
 """Device target profiles (export/targets/*.toml): what to quantize, threads, chunk size,
-input format and whether to add the ORT-format model for onnxruntime's minimal builds."""
+input format, the recurrent layers' form (kws.export.recurrent) and whether to add the
+ORT-format model for onnxruntime's minimal builds."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class Target:
     threads: int = 1
     chunk_hops: int = 10
     input: str = "pcm"             # pcm | pcm16 | features
+    recurrent: str = "fused"       # fused (ONNX's RNN/GRU/LSTM operators) | unrolled
     ort_format: bool = False
 
     def check(self, where: str) -> None:
@@ -29,6 +31,9 @@ class Target:
         if self.input not in ("pcm", "pcm16", "features"):
             raise KwsInputError(f"{where}: input={self.input!r}, expected pcm, pcm16 or "
                                 "features")
+        if self.recurrent not in ("fused", "unrolled"):
+            raise KwsInputError(f"{where}: recurrent={self.recurrent!r}, expected fused or "
+                                "unrolled")
         if not 1 <= self.chunk_hops <= 100:
             raise KwsInputError(f"{where}: chunk_hops={self.chunk_hops}, expected 1..100")
         if not 0 <= self.threads <= 64:

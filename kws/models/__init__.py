@@ -1,6 +1,7 @@
 """Recurrent encoders (classic RNN, LSTM, GRU) and the keyword-spotting model."""
 
 from kws.models.model import KwsModel, RecurrentLayer
-from kws.models.registry import FAMILIES, Family, get_family, register
+from kws.models.registry import FAMILIES, Family, OnnxRecurrent, get_family, register
 
-__all__ = ["FAMILIES", "Family", "KwsModel", "RecurrentLayer", "get_family", "register"]
+__all__ = ["FAMILIES", "Family", "KwsModel", "OnnxRecurrent", "RecurrentLayer", "get_family",
+           "register"]

@@ -15,6 +15,15 @@ from kws.models.cells import gru_cell, gru_cho_cell, lstm_cell, rnn_cell
 
 
 @dataclass(frozen=True)
+class OnnxRecurrent:
+    """The ONNX operator that computes a family's whole layer (one node, the loop over
+    frames inside the runtime's kernel), and how torch.nn's weight blocks map onto it."""
+    op: str                                   # "RNN" | "GRU" | "LSTM"
+    gate_order: tuple[int, ...]               # torch.nn's block index for each ONNX block
+    attributes: tuple[tuple[str, object], ...] = ()
+
+
+@dataclass(frozen=True)
 class Family:
     name: str
     blocks: int                      # weight blocks per layer: 1 RNN, 4 LSTM, 3 GRU
@@ -26,6 +35,7 @@ class Family:
     #                                      in multiples of the hidden size
     recurrent_split: tuple[int, ...] = (1,)  # parts of W_hh the cell multiplies separately,
     #                                          in multiples of the hidden size; (1,): whole
+    onnx: OnnxRecurrent | None = None    # ONNX's own operator for this cell, if it has one
 
     def split_recurrent(self, w_hh_t, b_hh, hidden: int) -> tuple[tuple, tuple]:
         """W_hh (transposed) and b_hh cut into the parts the cell multiplies separately.
@@ -62,18 +72,23 @@ def register(family: Family) -> Family:
     return family
 
 
+# ONNX orders gates LSTM (i, o, f, c) and GRU (z, r, h); torch.nn LSTM (i, f, g, o), GRU (r, z, n)
 register(Family("rnn", 1, ("h",), partial(rnn_cell, nonlinearity="tanh"),
                 lambda i, h: nn.RNN(i, h, nonlinearity="tanh", batch_first=True),
-                "classic (Elman) RNN, tanh"))
+                "classic (Elman) RNN, tanh", onnx=OnnxRecurrent("RNN", (0,))))
 register(Family("rnn_relu", 1, ("h",), partial(rnn_cell, nonlinearity="relu"),
                 lambda i, h: nn.RNN(i, h, nonlinearity="relu", batch_first=True),
-                "classic (Elman) RNN, ReLU"))
-register(Family("lstm", 4, ("h", "c"), lstm_cell, _lstm, "LSTM, forget bias 1 at init"))
+                "classic (Elman) RNN, ReLU",
+                onnx=OnnxRecurrent("RNN", (0,), (("activations", ("Relu",)),))))
+register(Family("lstm", 4, ("h", "c"), lstm_cell, _lstm, "LSTM, forget bias 1 at init",
+                onnx=OnnxRecurrent("LSTM", (0, 3, 1, 2))))
 register(Family("gru", 3, ("h",), gru_cell,
                 lambda i, h: nn.GRU(i, h, batch_first=True),
-                "GRU, reset after the recurrent product (cuDNN)", (2, 1)))
+                "GRU, reset after the recurrent product (cuDNN)", (2, 1),
+                onnx=OnnxRecurrent("GRU", (1, 0, 2), (("linear_before_reset", 1),))))
 register(Family("gru_cho", 3, ("h",), gru_cho_cell, None,
-                "GRU, reset before the recurrent product (Cho et al. 2014)", (2, 1), (2, 1)))
+                "GRU, reset before the recurrent product (Cho et al. 2014)", (2, 1), (2, 1),
+                onnx=OnnxRecurrent("GRU", (1, 0, 2), (("linear_before_reset", 0),))))
 
 
 def get_family(name: str) -> Family:
