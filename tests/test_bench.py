@@ -69,9 +69,13 @@ def test_bench_runtime_targets_judge_the_best_measurement_of_the_gru_int8_bundle
     assert not met["rtf"] and met["vs_eager"] and "MISSED (0.00250)" in notes[0]
     parts = ("session_int8", "model_int8_fused", "front_end", "python", "model_float_fused",
              "model_int8_unrolled", "model_float_unrolled")
-    gru["breakdown_us_per_hop"] = {"detector": 17.5, **dict.fromkeys(parts, 1.0)}
+    gru["breakdown_us_per_hop"] = {"detector": 17.5, "eager": 700.0,
+                                   **dict.fromkeys(parts, 1.0)}
     notes, met = _targets({"gru": gru})
-    assert met["rtf"] and "met (0.00175)" in notes[0] and "34x" in notes[0]
+    assert met["rtf"] and "met (0.00175)" in notes[0] and "40x" in notes[0]
+    gru["breakdown_us_per_hop"]["eager"] = 300.0  # the same rounds' ratio decides (17x)
+    notes, met = _targets({"gru": gru})
+    assert not met["vs_eager"] and "MISSED (17x)" in notes[0]
     assert cell["rtf"] == 0.0025  # the table's own measurement is kept as it was
     gru["breakdown_us_per_hop"]["detector"] = 30.0  # a slower second look changes nothing
     assert not _targets({"gru": gru})[1]["rtf"]

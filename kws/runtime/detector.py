@@ -33,6 +33,8 @@ def as_float_pcm(pcm: np.ndarray) -> np.ndarray:
     if a.dtype.kind != "f":
         raise KwsInputError(f"feed(): expected int16 or float samples, got {a.dtype}")
     a = a.astype(np.float32, copy=False)
+    if len(a) and a.min() >= -1.0 and a.max() <= 1.0:  # the common case (NaN fails both)
+        return a.copy()  # the caller may reuse its buffer (a sound card's does)
     if not np.isfinite(a).all():
         raise KwsInputError("feed(): samples contain NaN or Inf")
     return np.clip(a, -1.0, 1.0)
