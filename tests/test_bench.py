@@ -48,7 +48,8 @@ def test_bench_seed_table_reads_runs_and_judges(tmp_path):
                          "gru": {"25": {"accuracy": 0.99}, "100": {"accuracy": 0.97}}}}
     assert longest_learned(grads, "rnn") == 25 and longest_learned(grads, "gru") == 100
     assert longest_learned(grads, "lstm") is None
-    row = {"us_per_hop_int8": 1.0, "macs_per_frame": 1, "state_floats": 1,
+    row = {"us_per_hop_int8": 1.0, "us_per_hop_float": 1.0, "macs_per_frame": 1,
+           "state_floats": 1,
            "longest_T_learned": None, "arabic_val": None, "sc_test": None}
     t = {f"{f}_{s}": dict(row) for f in ("rnn", "lstm", "gru") for s in ("hidden", "params")}
     t["rnn_hidden"]["us_per_hop_int8"] = 0.5
@@ -56,6 +57,9 @@ def test_bench_seed_table_reads_runs_and_judges(tmp_path):
     assert "rnn < gru < lstm" in verdicts(t, False)[0] and "agrees" in verdicts(t, False)[0]
     t["lstm_hidden"]["us_per_hop_int8"] = 0.1
     assert "disagrees" in verdicts(t, False)[0]
+    t["rnn_hidden"]["us_per_hop_float"] = 0.5
+    t["gru_hidden"]["us_per_hop_float"] = 0.9
+    assert "float streaming" in verdicts(t, False)[1] and "agrees" in verdicts(t, False)[1]
 
 
 def test_bench_runtime_targets_judge_the_best_measurement_of_the_gru_int8_bundle():
