@@ -128,7 +128,7 @@ def gru_breakdown(run_dir: Path, model, tmp: Path, audio: np.ndarray,
                                                 input_kind="features", recurrent=form)
               for q, quant in (("int8", "dynamic"), ("float", "none"))
               for form in ("fused", "unrolled")}
-    rate = 16000
+    rate = model.feature_cfg.sample_rate
     cost: dict[str, float] = {}
     for _ in range(rounds):
         now = {"detector": detector_rtf(pcm, audio, rate) * 1e4,

@@ -29,7 +29,8 @@ RECURRENT_FORMS = ("fused", "unrolled")
 
 
 def layer_form(family: Family, recurrent: str) -> str:
-    """"fused" where asked and the family has an ONNX operator, else "unrolled"."""
+    """The form of a layer of `family` in the graph: fused where asked and the family has
+    an ONNX operator (Family.onnx), else unrolled."""
     return "fused" if recurrent == "fused" and family.onnx is not None else "unrolled"
 
 
