@@ -5,8 +5,9 @@
   constant B that onnxruntime's INT8 quantizer turns into an integer product; but the runtime
   pays a fixed cost per node (about 1 µs here), ~11 nodes per frame and layer for the GRU.
 - fused: ONNX's own RNN / GRU / LSTM operator (Family.onnx), one node per layer with the
-  loop over frames inside the runtime's kernel: 1.5-3x less CPU per hop, and the form
-  onnxruntime can run in INT8 for the LSTM (DynamicQuantizeLSTM).
+  loop over frames inside the runtime's kernel: the model 2.4x and the whole detector
+  1.3-2x cheaper per hop (docs/benchmarks.md), and the form onnxruntime can run in INT8
+  for the LSTM (DynamicQuantizeLSTM).
 
 The fused form is a torch custom op whose PyTorch implementation *is* the unrolled cell (so
 the step model computes the same function either way, and the export check holds the ONNX
