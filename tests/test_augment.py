@@ -36,3 +36,44 @@ def test_augment_context_longer_than_a_clip_is_several_clips_end_to_end():
         assert torch.isclose(ctx[-1], pool[label, -1])
         seen_several += len(torch.unique(kept)) > 1
     assert seen_several > 5   # prefixes longer than one clip hold several clips
+
+
+def _word_clip(length: int, start: int, end: int) -> torch.Tensor:
+    clip = torch.zeros(length)
+    clip[start:end] = 0.5
+    return clip
+
+
+def test_end_alignment_puts_the_word_end_at_the_margin_whatever_the_speed():
+    """The gap after the word is the configured margin for every speed factor: the last
+    frame, which the loss supervises, sits the same time after the word."""
+    length, sr = 16000, 16000
+    clips = _word_clip(length, 3000, 9000).repeat(64, 1)
+    cfg = AugmentConfig(noise_prob=0.0, gain_db=[0.0, 0.0], speed=[0.8, 1.2],
+                        end_margin_ms=[100.0, 100.0], context_prob=0.0)
+    out = augment_batch(clips, torch.ones(64, dtype=torch.long), clips, torch.ones(64),
+                        torch.zeros(0), cfg, 0, sr, torch.Generator().manual_seed(1),
+                        torch.full((64,), 9000), silence=0)
+    last = torch.stack([torch.nonzero(row > 1e-3).max() for row in out.audio])
+    assert torch.all((length - 1 - last - 1600).abs() <= 2), last
+
+
+def test_a_long_word_keeps_its_onset_in_the_context_region():
+    """A word longer than the window allows at its margin is not cut: its start lands in
+    the context region and the context prefix ends where the clip begins."""
+    length, ctx, sr = 1000, 600, 16000
+    clips = _word_clip(length, 50, 900).repeat(32, 1)
+    pool = torch.full((4, length), -0.25)
+    cfg = AugmentConfig(noise_prob=0.0, gain_db=[0.0, 0.0], speed=[1.0, 1.0],
+                        end_margin_ms=[25.0, 25.0], context_prob=1.0)  # 400 samples
+    out = augment_batch(clips, torch.ones(32, dtype=torch.long), pool, torch.zeros(4),
+                        torch.zeros(0), cfg, ctx, sr, torch.Generator().manual_seed(2),
+                        torch.full((32,), 900), silence=0)
+    assert out.audio.shape == (32, ctx + length)
+    for row in out.audio:
+        word = torch.nonzero(row > 0).flatten()
+        assert len(word) == 850                       # the whole word, onset included
+        assert word.max() == ctx + length - 400 - 1   # ends at the margin
+        context = torch.nonzero(row < 0).flatten()
+        if len(context):
+            assert context.max() < word.min() - 40    # before the clip's first sample

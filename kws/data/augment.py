@@ -40,18 +40,20 @@ def _chance(g: torch.Generator, n: int, p: float, device) -> Tensor:
     return torch.rand(n, generator=g, device=device) < p
 
 
-def speed_and_shift(x: Tensor, speed: Tensor, shift: Tensor) -> Tensor:
+def speed_and_shift(x: Tensor, speed: Tensor, shift: Tensor, pad: int = 0) -> Tensor:
     """Resample each row by its speed factor about the clip centre (linear interpolation;
-    tempo and pitch change together, like Kaldi's speed perturbation) and shift it by
-    `shift` samples; samples from outside the clip are zeros. Length is kept."""
+    tempo and pitch change together, like Kaldi's speed perturbation), then shift it by
+    `shift` output samples: input sample i lands at centre + (i - centre) / speed + shift.
+    The output is `pad` + L long, the clip's window last; the `pad` samples before it hold
+    what a left shift moved out of the window; samples from outside the clip are zeros."""
     length = x.shape[-1]
-    j = torch.arange(length, device=x.device, dtype=torch.float32)
+    j = torch.arange(-pad, length, device=x.device, dtype=torch.float32)
     centre = (length - 1) / 2
-    pos = centre + (j[None] - centre) * speed[:, None] - shift[:, None]
+    pos = centre + (j[None] - shift[:, None] - centre) * speed[:, None]
     i0 = torch.floor(pos)
     frac = pos - i0
     i0 = i0.long()
-    out = torch.zeros_like(x)
+    out = torch.zeros(x.shape[0], pad + length, device=x.device, dtype=x.dtype)
     for k, w in ((0, 1 - frac), (1, frac)):
         idx = i0 + k
         valid = (idx >= 0) & (idx < length)
@@ -122,21 +124,21 @@ def augment_batch(clips: Tensor, labels: Tensor, pool: Tensor, pool_labels: Tens
     `word_ends` (sample where each clip's spoken part ends) and cfg.end_align, spoken clips
     are shifted so the word ends end_margin_ms before the clip's end: the last frame, which
     last-frame training supervises, then comes a fixed short time after the word, which is
-    when a stream should fire."""
+    when a stream should fire. A word too long for its margin keeps its onset in the
+    context region (the context prefix then ends where the clip begins), as it would on a
+    stream; only what reaches past the context is lost."""
     b, length = clips.shape
     device = clips.device
-    x = clips
     lo, hi = cfg.speed
     speed = _uniform(g, b, lo, hi, device)
     max_shift = cfg.shift_ms * sample_rate / 1000
     shift = _uniform(g, b, -max_shift, max_shift, device)
+    centre = (length - 1) / 2
     if cfg.end_align and word_ends is not None:
-        centre = (length - 1) / 2
         end = centre + (word_ends.float() - centre) / speed  # where the word ends after speed
         margin = _uniform(g, b, *cfg.end_margin_ms, device) * sample_rate / 1000
         shift = torch.where(labels != silence, length - margin - end, shift)
-    if hi > lo or bool((shift != 0).any()):
-        x = speed_and_shift(x, speed, shift)
+    x = speed_and_shift(clips, speed, shift, context_samples)
     gain = 10 ** (_uniform(g, b, *cfg.gain_db, device) / 20)
     x = x * gain[:, None]
     x = room_and_mic(x, _chance(g, b, cfg.reverb_prob, device),
@@ -152,11 +154,19 @@ def augment_batch(clips: Tensor, labels: Tensor, pool: Tensor, pool_labels: Tens
         ctx = pool[picks].reshape(b, n_clips * length)[:, -context_samples:]
         ctx = ctx.float() / 32768.0 if pool.dtype == torch.int16 else ctx
         ctx = ctx * (10 ** (_uniform(g, b, *cfg.gain_db, device) / 20))[:, None]
-        # keep only the last `take` samples of the context tail; the rest is silence
-        pos = torch.arange(context_samples, device=device)[None]
-        ctx = ctx * ((pos >= context_samples - take[:, None]) & use[:, None])
-        x = torch.cat([ctx, x], dim=1)
-        context_label = torch.where(use & (take > 0), pool_labels[pick], context_label)
+        # the context ends where the clip's first sample landed (the window's start unless
+        # a left shift moved the clip into the context region); of it, only the last
+        # `take` samples are kept, the rest is silence
+        first = centre - centre / speed + shift  # the clip's sample 0, window coordinates
+        boundary = (context_samples + torch.floor(first).clamp(max=0)).clamp(min=0).long()
+        pos = torch.arange(context_samples + length, device=device)[None]
+        src = pos + context_samples - boundary[:, None]
+        keep = (pos < boundary[:, None]) & (src >= context_samples - take[:, None]) \
+            & use[:, None]
+        placed = torch.gather(ctx, 1, src.clamp(0, context_samples - 1)) * keep
+        x = x + placed
+        context_label = torch.where(use & (take > 0) & (boundary > 0), pool_labels[pick],
+                                    context_label)
     snr = _uniform(g, b, *cfg.snr_db, device)
     x = mix_noise(x, slice(context_samples, None), noise_bank,
                   _chance(g, b, cfg.noise_prob, device), snr, g)

@@ -1,14 +1,15 @@
 """Losses for a model that emits posteriors at every step, and the clip decision.
 
 `end` (the default): cross-entropy on the last frame of end-aligned clips, plus quiet
-filler. Training clips are shifted so the word ends 50-250 ms before the clip's last frame
-(kws.data.augment, end alignment), so the last frame is "just after the word": where a
-stream should fire, with low latency. Last-frame cross-entropy learns fast (the positive
-term of max-pooling trains one arbitrary frame and learns several times slower here). It
-says nothing about the other frames, though, and a stream then fires inside other words; so
-in every filler clip (`_silence_`, `_unknown_`) each keyword's highest posterior over the
-clip is pushed down, -log(1 - max_t p_k(t)), the negative term of wekws' max-pooling loss,
-restricted to where it does not fight the positive term.
+filler. Training clips are shifted so the word ends `augment.end_margin_ms` (50-250 ms by
+default) before the clip's last frame (kws.data.augment, end alignment), so the last frame
+is "just after the word": where a stream should fire, with low latency. Last-frame
+cross-entropy learns fast (the positive term of max-pooling trains one arbitrary frame and
+learns several times slower here). It says nothing about the other frames, though, and a
+stream then fires inside other words; so in every filler clip (`_silence_`, `_unknown_`)
+each keyword's highest posterior over the clip is pushed down, -log(1 - max_t p_k(t)), the
+negative term of wekws' max-pooling loss, restricted to where it does not fight the positive
+term.
 
 `last_frame`: the last frame's cross-entropy alone (the plain baseline).
 
