@@ -90,7 +90,9 @@ def _real_speech() -> list[str]:
 def wake_bundle(wake_run, wake_corpus, tmp_path_factory) -> Path:
     """The INT8 bundle calibrated as a device runs it: on a 30-minute validation stream
     (validation voices, real validation speech) with no false alarm allowed, then exported
-    again with that threshold."""
+    again with that threshold plus a 0.05 margin: the zero-alarm threshold sits anywhere
+    up to one sweep step (0.05) above the stream's worst negative score, and unseen voices
+    score a few hundredths higher (one scored 0.853 against a bare 0.85)."""
     from kws.eval.longstream import make_stream
     from kws.eval.stream_eval import stream_report
     from kws.eval.target import open_target
@@ -111,7 +113,7 @@ def wake_bundle(wake_run, wake_corpus, tmp_path_factory) -> Path:
     report = stream_report(open_target(str(uncalibrated)), cal["audio"], cal["labels"],
                            target_fa=0.0, log=lambda *_: None)
     assert report["at_threshold"]["false_alarms"] == 0
-    return export(folder / "bundle", {PHRASE: report["threshold"]})
+    return export(folder / "bundle", {PHRASE: min(0.99, report["threshold"] + 0.05)})
 
 
 def _detections(bundle: Path, audio: np.ndarray) -> list[tuple[str, float]]:
