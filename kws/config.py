@@ -168,6 +168,9 @@ class TrainConfig:
     checkpoint_every: int = spec(200, lo=1, hi=10**9, doc="steps between checkpoints")
     amp_dtype: str = spec("bfloat16", choices=("bfloat16", "float16"))
     max_steps: int = spec(0, lo=0, hi=10**9, doc="stop after this many steps; 0 off")
+    ema: float = spec(0.0, lo=0.0, hi=0.99999,
+                      doc="decay of a moving average of the weights that is validated and "
+                          "saved (e.g. 0.999); 0 off")
 
 
 @dataclass

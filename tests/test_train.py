@@ -21,6 +21,10 @@ from tests.conftest import tiny_overrides
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
+# The kill-and-resume runs average their weights (train.ema), so the average is resumed too.
+RESUMED = {"train.epochs": 3, "train.ema": 0.9}
+
+
 def _kws(*args: str, env=None, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "kws", *args], env=env or ENV,
                           capture_output=True, text=True, timeout=600, **kw)
@@ -56,13 +60,13 @@ def straight(tiny_corpus, tmp_path_factory) -> Path:
     """An uninterrupted 3-epoch run: what every killed-and-resumed run must end as."""
     run = tmp_path_factory.mktemp("straight") / "run"
     res = _kws("train", "--out", str(run), "--no-progress",
-               *tiny_overrides(tiny_corpus, **{"train.epochs": 3}))
+               *tiny_overrides(tiny_corpus, **RESUMED))
     assert res.returncode == 0, res.stderr[-2000:]
     return run
 
 
 def test_train_resume_after_sigkill_gives_identical_weights(tiny_corpus, straight, tmp_path):
-    args = tiny_overrides(tiny_corpus, **{"train.epochs": 3})
+    args = tiny_overrides(tiny_corpus, **RESUMED)
 
     killed = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "kws", "train", "--out", str(killed),
@@ -129,7 +133,7 @@ def test_train_resume_after_sigkill_at_random_points(tiny_corpus, straight, tmp_
     again at random moments of each resume: the run still ends with the weights and
     metrics of an uninterrupted run, and no half-written file is left."""
     rng = np.random.default_rng(len(prefix))
-    args = tiny_overrides(tiny_corpus, **{"train.epochs": 3})
+    args = tiny_overrides(tiny_corpus, **RESUMED)
     run = tmp_path / "chaos"
     nth = int(rng.integers(1, 4))
     died = subprocess.run([sys.executable, "-c", DIE_WHILE_WRITING, str(nth), prefix, "train",
@@ -364,3 +368,46 @@ def test_train_restores_the_callers_denormal_mode(tiny_corpus, tmp_path, before)
     finally:
         torch.set_flush_denormal(False)
     assert seen and all(seen)  # on while it trained
+
+
+def test_train_weight_average_follows_the_weights_and_swaps_back():
+    from kws.train.ema import WeightAverage
+
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 2)
+    start = {k: v.clone() for k, v in net.state_dict().items()}
+    avg = WeightAverage(net, decay=0.5)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+    avg.update(net)  # warm-up decay: min(0.5, 1 / 10)
+    avg.update(net)  # min(0.5, 2 / 11)
+    trained = {k: v.clone() for k, v in net.state_dict().items()}
+    for key in start:
+        after_one = 0.1 * start[key] + 0.9 * trained[key]
+        expect = (2 / 11) * after_one + (9 / 11) * trained[key]
+        assert torch.allclose(avg.shadow[key], expect, atol=1e-6), key
+    with pytest.raises(RuntimeError), avg.swapped_in(net):
+        assert torch.equal(net.weight, avg.shadow["weight"])
+        raise RuntimeError("validation failed")
+    for key, value in net.state_dict().items():
+        assert torch.equal(value, trained[key]), key  # the trained weights are back
+    with pytest.raises(ValueError, match="decay"):
+        WeightAverage(net, 1.0)
+
+
+def test_train_with_ema_validates_and_saves_the_average(tiny_corpus, tmp_path):
+    from kws.config import load_config
+    from kws.train.trainer import Trainer
+
+    overrides = [o.removeprefix("--set=") for o in tiny_overrides(tiny_corpus)]
+    cfg = load_config(None, [*overrides, "train.epochs=1", "train.ema=0.99"])
+    tr = Trainer(cfg, tmp_path / "run", log=lambda *_: None, progress=False)
+    tr.fit()
+    saved = _weights(tmp_path / "run" / "best.pt")
+    raw = tr.model.state_dict()
+    assert tr.ema.updates == tr.global_step > 0
+    moved = [k for k in saved if not torch.equal(saved[k], raw[k])]
+    assert moved, "best.pt holds the raw weights, not their average"
+    for key in saved:
+        assert torch.equal(saved[key], tr.ema.shadow[key].cpu()), key

@@ -14,6 +14,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from kws.eval.clips import clip_log_posteriors
 from kws.features.mfcc import num_frames
 from kws.models import KwsModel
 from kws.train.checkpoint import CheckpointStore, save_model
+from kws.train.ema import WeightAverage
 from kws.train.loss import LOSSES, Classes, clip_predictions
 from kws.train.rundir import RunLock, has_run
 
@@ -178,6 +180,7 @@ class Trainer:
         train = self.data.splits["train"]
         mean, std = feature_statistics(self.model, train.clips, self.device)
         self.model.set_normalization(mean.to(self.device), std.to(self.device))
+        self.ema = WeightAverage(self.model, cfg.train.ema) if cfg.train.ema > 0 else None
         self.train_clips = torch.from_numpy(np.array(train.clips)).to(self.device)
         self.train_labels = torch.from_numpy(self.data.label_indices("train")).to(self.device)
         self.noise = torch.from_numpy(self.data.noise).to(self.device)
@@ -218,6 +221,7 @@ class Trainer:
                 "scaler": self.scaler.state_dict(), "epoch": epoch, "step": step,
                 "global_step": self.global_step, "history": self.history, "best": self.best,
                 "stale_epochs": self.stale_epochs, "acc": acc,
+                "ema": self.ema.state_dict() if self.ema else None,
                 "config": to_dict(self.cfg), "labels": self.data.labels}
 
     def _restore(self, state: dict) -> tuple[int, int, dict]:
@@ -229,6 +233,11 @@ class Trainer:
         self.history = list(state["history"])
         self.best = dict(state["best"])
         self.stale_epochs = int(state["stale_epochs"])
+        if self.ema is not None:
+            if not state.get("ema"):
+                raise KwsInputError(f"{self.run_dir}: train.ema is on but the checkpoint holds "
+                                    "no weight average (was the config edited?)")
+            self.ema.load_state_dict(state["ema"])
         return int(state["epoch"]), int(state["step"]), dict(state["acc"])
 
     # -- one step ---------------------------------------------------------------------
@@ -282,6 +291,8 @@ class Trainer:
         self.scaler.step(self.opt)
         self.scaler.update()
         self.sched.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
         pred = clip_predictions(torch.softmax(logits.detach(), -1).cpu().numpy(),
                                 cfg.train.loss, self.data.silence_index)
         correct = int((pred == labels.cpu().numpy()).sum())
@@ -296,6 +307,10 @@ class Trainer:
         counts = np.bincount(labels, minlength=len(self.data.labels)).astype(np.float64)
         weights = 1.0 / counts[labels]
         return rng.choice(n, size=n, replace=True, p=weights / weights.sum())
+
+    def averaged(self) -> AbstractContextManager:
+        """The weights that are validated and saved: the EMA when train.ema is on."""
+        return self.ema.swapped_in(self.model) if self.ema is not None else nullcontext()
 
     def validate(self) -> dict:
         val = self.data.splits["validation"]
@@ -399,7 +414,8 @@ class Trainer:
 
     def _end_epoch(self, epoch: int, acc: dict) -> bool:
         cfg = self.cfg
-        val = self.validate()
+        with self.averaged():
+            val = self.validate()
         clips_per_s = acc["n"] * self.dist.world / max(acc["seconds"], 1e-9)
         record = {"epoch": epoch + 1, "step": self.global_step,
                   "train_loss": acc["loss"] / max(acc["n"], 1),
@@ -412,8 +428,9 @@ class Trainer:
             self.best = {"accuracy": val["accuracy"], "loss": val["loss"], "epoch": epoch + 1}
             self.stale_epochs = 0
             if self.dist.main:
-                save_model(self.run_dir / "best.pt", self.model, cfg,
-                           {"epoch": epoch + 1, "val_accuracy": val["accuracy"]})
+                with self.averaged():
+                    save_model(self.run_dir / "best.pt", self.model, cfg,
+                               {"epoch": epoch + 1, "val_accuracy": val["accuracy"]})
         else:
             self.stale_epochs += 1
         record["best"] = improved
