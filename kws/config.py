@@ -9,6 +9,7 @@ before validation, so they are checked exactly like the file.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -168,6 +169,8 @@ class TrainConfig:
     checkpoint_every: int = spec(200, lo=1, hi=10**9, doc="steps between checkpoints")
     amp_dtype: str = spec("bfloat16", choices=("bfloat16", "float16"))
     max_steps: int = spec(0, lo=0, hi=10**9, doc="stop after this many steps; 0 off")
+    init: str = spec("", doc="a model file (model.pt) whose weights and feature statistics "
+                              "start this run: fine-tuning; labels, features and model must match")
     ema: float = spec(0.0, lo=0.0, hi=0.99999,
                       doc="decay of a moving average of the weights that is validated and "
                           "saved (e.g. 0.999); 0 off")
@@ -184,6 +187,9 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
+
+
+_EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def _type_name(tp: Any) -> str:
@@ -205,6 +211,8 @@ def _coerce(key: str, value: Any, tp: Any, meta: dict) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{key}={value!r}: expected an integer")
     elif tp is float:
+        if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads 1e-4 (no dot in the mantissa) as a string
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{key}={value!r}: expected a number")
         value = float(value)

@@ -29,6 +29,16 @@ def test_config_int_widens_to_float():
     assert load_config(None, ["train.lr=1"]).train.lr == 1.0
 
 
+def test_config_exponent_without_a_dot_is_a_number(tmp_path):
+    # YAML 1.1 (PyYAML) reads 1e-4 as the string '1e-4'; a float key takes it as a number
+    assert load_config(None, ["train.lr=1e-4"]).train.lr == 1e-4
+    path = tmp_path / "c.yaml"
+    path.write_text("train: {lr: 3E-3, weight_decay: 1e-2}\n")
+    cfg = load_config(path)
+    assert (cfg.train.lr, cfg.train.weight_decay) == (3e-3, 1e-2)
+    assert load_config(None, ["name=1e-4"]).name == "1e-4"  # a text key keeps the text
+
+
 @pytest.mark.parametrize("override,pattern", [
     (["model.hiddn=64"], r"^model\.hiddn: unknown key"),
     (["modle.hidden=64"], r"^modle: unknown key"),
@@ -46,6 +56,7 @@ def test_config_int_widens_to_float():
     (["model=3"], r"^model: expected a mapping"),
     (["train.lr"], r"expected KEY=VALUE"),
     (["train.lr=.nan"], r"^train\.lr=nan: expected a finite number"),
+    (["train.lr=1e-4x"], r"^train\.lr='1e-4x': expected a number"),
 ])
 def test_config_bad_values_name_the_key(override, pattern):
     with pytest.raises(ConfigError, match=pattern) as info:
