@@ -411,3 +411,24 @@ def test_train_with_ema_validates_and_saves_the_average(tiny_corpus, tmp_path):
     assert moved, "best.pt holds the raw weights, not their average"
     for key in saved:
         assert torch.equal(saved[key], tr.ema.shadow[key].cpu()), key
+
+
+def test_train_init_starts_from_another_runs_weights(tiny_corpus, tiny_run, tmp_path):
+    """Fine-tuning: with a learning rate too small to move them, the run ends with the
+    weights it started from; a model of another shape is refused with one line."""
+    run = tmp_path / "tuned"
+    args = tiny_overrides(tiny_corpus, **{"model.hidden": 32, "train.epochs": 1,
+                                          "train.lr": 1e-7})
+    res = _kws("train", "--out", str(run), "--no-progress", *args,
+               f"--set=train.init={tiny_run / 'model.pt'}")
+    assert res.returncode == 0, res.stderr[-2000:]
+    a, b = _weights(tiny_run / "model.pt"), _weights(run / "model.pt")
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-4), key
+    first = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["val_accuracy"] > 0.5  # a fresh model of this size is near chance
+    wrong = _kws("train", "--out", str(tmp_path / "wrong"), "--no-progress",
+                 *tiny_overrides(tiny_corpus, **{"model.hidden": 24}),
+                 f"--set=train.init={tiny_run / 'model.pt'}")
+    assert wrong.returncode == 2
+    assert "train.init=" in wrong.stderr and "does not fit" in wrong.stderr

@@ -31,7 +31,7 @@ from kws.errors import KwsInputError
 from kws.eval.clips import clip_log_posteriors
 from kws.features.mfcc import num_frames
 from kws.models import KwsModel
-from kws.train.checkpoint import CheckpointStore, save_model
+from kws.train.checkpoint import CheckpointStore, read_model_file, save_model
 from kws.train.ema import WeightAverage
 from kws.train.loss import LOSSES, Classes, clip_predictions
 from kws.train.rundir import RunLock, has_run
@@ -180,6 +180,8 @@ class Trainer:
         train = self.data.splits["train"]
         mean, std = feature_statistics(self.model, train.clips, self.device)
         self.model.set_normalization(mean.to(self.device), std.to(self.device))
+        if cfg.train.init:
+            self._load_init(cfg.train.init)
         self.ema = WeightAverage(self.model, cfg.train.ema) if cfg.train.ema > 0 else None
         self.train_clips = torch.from_numpy(np.array(train.clips)).to(self.device)
         self.train_labels = torch.from_numpy(self.data.label_indices("train")).to(self.device)
@@ -213,6 +215,23 @@ class Trainer:
         self.loss_fn = LOSSES[cfg.train.loss]
         self.classes = Classes.of(self.data.labels, self.device)
         self.store = CheckpointStore(self.run_dir / "ckpt")
+
+    def _load_init(self, path: str) -> None:
+        """Start from another run's weights (fine-tuning). Its feature statistics come with
+        them: the first layer was trained on features normalised that way."""
+        blob = read_model_file(path)
+        if list(blob["labels"]) != list(self.data.labels):
+            raise KwsInputError(f"train.init={path}: its labels {blob['labels']} differ from "
+                                f"this run's {self.data.labels}")
+        if blob["config"].get("features") != to_dict(self.cfg.features):
+            raise KwsInputError(f"train.init={path}: its features.* differ from this run's; "
+                                "fine-tuning needs the same front end")
+        try:
+            self.model.load_state_dict(blob["state_dict"])
+        except RuntimeError as exc:
+            why = (str(exc).splitlines()[1:] or [str(exc)])[0].strip()[:120]
+            raise KwsInputError(f"train.init={path}: its model does not fit this run's "
+                                f"model.* ({why})") from None
 
     # -- state ------------------------------------------------------------------------
     def _state(self, epoch: int, step: int, acc: dict) -> dict:
