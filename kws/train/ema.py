@@ -1,9 +1,10 @@
 """An exponential moving average (EMA) of the model's weights.
 
-Why: the weights of single steps jitter with each batch's augmentation; their running average
-generalises better to unseen speakers and is what validation, best-checkpoint selection and
-the saved model use when `train.ema` > 0. The decay warms up as min(decay, (1 + n) / (10 + n))
-after n updates, so early epochs are not dominated by the random initial weights.
+Why: the weights of single steps jitter with each batch's augmentation and learning rate;
+their running average is a steadier model to validate, select and save (what happens when
+`train.ema` > 0). With the one-cycle schedule, whose rate anneals to zero, it gained nothing
+on Arabic Speech Commands (97.1 vs 97.3 %). The decay warms up as
+min(decay, (1 + n) / (10 + n)) after n updates, so the random initial weights fade fast.
 """
 
 from __future__ import annotations
