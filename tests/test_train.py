@@ -1,4 +1,5 @@
-"""Training: the run directory, kill-and-resume, two-process DDP, the loss."""
+"""Training: the run directory, kill-and-resume, two-process DDP, the loss, weight averaging
+and fine-tuning."""
 
 from __future__ import annotations
 
