@@ -43,11 +43,11 @@ class WeightAverage:
         self.updates += 1
 
     def state_dict(self) -> dict:
-        return {"decay": self.decay, "updates": self.updates,
+        """What a checkpoint needs to resume the average (the decay comes from the config)."""
+        return {"updates": self.updates,
                 "shadow": {k: v.detach().cpu() for k, v in self.shadow.items()}}
 
     def load_state_dict(self, state: dict) -> None:
-        self.decay = float(state["decay"])
         self.updates = int(state["updates"])
         for key, value in state["shadow"].items():
             self.shadow[key].copy_(value)

@@ -433,8 +433,13 @@ class Trainer:
 
     def _end_epoch(self, epoch: int, acc: dict) -> bool:
         cfg = self.cfg
-        with self.averaged():
+        with self.averaged():  # the weights validated are the weights saved
             val = self.validate()
+            improved = (val["accuracy"], -val["loss"]) > (self.best["accuracy"],
+                                                          -self.best["loss"])
+            if improved and self.dist.main:
+                save_model(self.run_dir / "best.pt", self.model, cfg,
+                           {"epoch": epoch + 1, "val_accuracy": val["accuracy"]})
         clips_per_s = acc["n"] * self.dist.world / max(acc["seconds"], 1e-9)
         record = {"epoch": epoch + 1, "step": self.global_step,
                   "train_loss": acc["loss"] / max(acc["n"], 1),
@@ -442,14 +447,9 @@ class Trainer:
                   "val_loss": val["loss"], "val_accuracy": val["accuracy"],
                   "lr": float(self.opt.param_groups[0]["lr"]),
                   "clips_per_second": clips_per_s, "skipped_batches": self.skipped}
-        improved = (val["accuracy"], -val["loss"]) > (self.best["accuracy"], -self.best["loss"])
         if improved:
             self.best = {"accuracy": val["accuracy"], "loss": val["loss"], "epoch": epoch + 1}
             self.stale_epochs = 0
-            if self.dist.main:
-                with self.averaged():
-                    save_model(self.run_dir / "best.pt", self.model, cfg,
-                               {"epoch": epoch + 1, "val_accuracy": val["accuracy"]})
         else:
             self.stale_epochs += 1
         record["best"] = improved
