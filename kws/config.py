@@ -102,6 +102,8 @@ class AugmentConfig:
                                      "before the clip's last frame (silence: shift_ms)")
     end_margin_ms: list = spec([50.0, 250.0], doc="[low, high] gap after the word's end")
     speed: list = spec([0.9, 1.1], doc="[low, high] speed factor (1.0 = off)")
+    warp: list = spec([1.0, 1.0], doc="[low, high] vocal tract length perturbation: mel "
+                                      "filter frequency factor (1.0 = off)")
     reverb_prob: float = spec(0.0, lo=0.0, hi=1.0, doc="synthetic room impulse response")
     bandlimit_prob: float = spec(0.0, lo=0.0, hi=1.0, doc="random low/high-pass colouring")
     time_masks: int = spec(2, lo=0, hi=10, doc="SpecAugment masks along time")
@@ -114,7 +116,7 @@ class AugmentConfig:
                              doc="longest context prefix (other clips end to end)")
 
     def check(self, prefix: str) -> None:
-        for key in ("snr_db", "gain_db", "speed", "end_margin_ms"):
+        for key in ("snr_db", "gain_db", "speed", "warp", "end_margin_ms"):
             pair = getattr(self, key)
             if len(pair) != 2 or not all(isinstance(v, int | float) for v in pair) \
                     or pair[0] > pair[1]:
@@ -122,6 +124,8 @@ class AugmentConfig:
                                   "low <= high")
         if not 0.5 <= self.speed[0] <= self.speed[1] <= 2.0:
             raise ConfigError(f"{prefix}.speed={self.speed}: expected factors in [0.5, 2.0]")
+        if not 0.7 <= self.warp[0] <= self.warp[1] <= 1.4:
+            raise ConfigError(f"{prefix}.warp={self.warp}: expected factors in [0.7, 1.4]")
 
 
 @dataclass

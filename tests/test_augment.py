@@ -77,3 +77,19 @@ def test_a_long_word_keeps_its_onset_in_the_context_region():
         context = torch.nonzero(row < 0).flatten()
         if len(context):
             assert context.max() < word.min() - 40    # before the clip's first sample
+
+
+def test_warp_factors_are_drawn_in_range_only_when_asked():
+    """augment.warp off (the default) draws nothing, so runs without it keep their random
+    stream; on, each example gets its own factor from the range."""
+    clips = torch.zeros(64, 400)
+    labels = torch.zeros(64, dtype=torch.long)
+    args = (clips, labels, clips, labels, torch.zeros(0))
+    off = augment_batch(*args, _plain(), 0, 16000, torch.Generator().manual_seed(0))
+    assert off.warp is None
+    on = augment_batch(*args, _plain(warp=[0.9, 1.1]), 0, 16000,
+                       torch.Generator().manual_seed(0))
+    assert on.warp.shape == (64,)
+    assert torch.all((on.warp >= 0.9) & (on.warp <= 1.1))
+    assert on.warp.std() > 0.03
+    assert torch.equal(on.audio, off.audio)

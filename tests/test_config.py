@@ -51,6 +51,7 @@ def test_config_exponent_without_a_dot_is_a_number(tmp_path):
     (["model.family=transformer"], r"^model\.family='transformer': expected one of"),
     (["augment.context_ms=6000"], r"^augment\.context_ms=6000(\.0)?: out of range"),
     (["augment.snr_db=[20, 5]"], r"^augment\.snr_db=\[20, 5\]: expected \[low, high\]"),
+    (["augment.warp=[0.5, 1.1]"], r"^augment\.warp=\[0\.5, 1\.1\]: expected factors in"),
     (["features.f_max=9000"], r"^features\.f_max=9000\.0: must be <= sample_rate/2"),
     (["features.window_ms=25.03"], r"^features\.window_ms=25\.03: must be a whole number"),
     (["model=3"], r"^model: expected a mapping"),

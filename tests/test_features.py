@@ -106,6 +106,27 @@ def test_mfcc_mel_matrix_equals_torchaudio():
         assert (ours - ref[lo:hi]).abs().max().item() <= 1e-5 * ref.abs().max().item()
 
 
+def test_mfcc_warp_moves_a_tone_and_one_is_no_warp():
+    """Vocal tract length perturbation: factor 1 gives the plain features bit for bit (row
+    by row in a mixed batch), and a factor above 1 moves a 1 kHz tone into a lower mel band
+    (each filter reads a higher frequency), below 1 into a higher one."""
+    t = torch.arange(16000, dtype=torch.float64) / 16000
+    tone = (0.3 * torch.sin(2 * np.pi * 1000 * t))[None].repeat(3, 1)
+    speech = torch.from_numpy(_speech()[:16000]).double()[None].repeat(3, 1)
+    front = Mfcc(CFG)
+    warp = torch.tensor([1.0, 1.1, 0.9], dtype=torch.float64)
+    plain, warped = front(speech), front(speech, warp=warp)
+    assert torch.equal(warped[0], plain[0])
+    assert (warped[1] - plain[1]).abs().max() > 0.1
+    from kws.features.mfcc import fold_frames, frame_signal, mel_matrix, mfcc_constants
+
+    consts = mfcc_constants(CFG, torch.float64)
+    p, q = fold_frames(frame_signal(tone, CFG.win_length, CFG.hop_length))
+    power = (p @ consts["dft_cos"]) ** 2 + (q @ consts["dft_sin"]) ** 2
+    band = (power @ mel_matrix(CFG, torch.float64, warp)).mean(dim=1).argmax(dim=1)
+    assert band[1] < band[0] < band[2], band
+
+
 @pytest.mark.parametrize("win", [400, 399, 256])
 def test_mfcc_folded_dft_power_equals_fft(win):
     from kws.features.mfcc import dft_matrices, fold_frames, mel_bins

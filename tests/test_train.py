@@ -22,8 +22,9 @@ from tests.conftest import tiny_overrides
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
-# The kill-and-resume runs average their weights (train.ema), so the average is resumed too.
-RESUMED = {"train.epochs": 3, "train.ema": 0.9}
+# The kill-and-resume runs average their weights (train.ema), so the average is resumed too,
+# and warp the front end (augment.warp), whose factors come from the step's generator.
+RESUMED = {"train.epochs": 3, "train.ema": 0.9, "augment.warp": "[0.9,1.1]"}
 
 
 def _kws(*args: str, env=None, **kw) -> subprocess.CompletedProcess:
@@ -170,7 +171,8 @@ def test_train_resume_after_sigkill_at_random_points(tiny_corpus, straight, tmp_
 
 
 def test_train_ddp_two_processes_match_one(tiny_corpus, tmp_path):
-    args = tiny_overrides(tiny_corpus, **{"train.epochs": 1, "train.batch_size": 16})
+    args = tiny_overrides(tiny_corpus, **{"train.epochs": 1, "train.batch_size": 16,
+                                          "augment.warp": "[0.9,1.1]"})
     one = tmp_path / "one"
     assert _kws("train", "--out", str(one), "--no-progress", *args).returncode == 0
     two = tmp_path / "two"

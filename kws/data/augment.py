@@ -9,7 +9,8 @@ reverberation (a synthetic room impulse response) and band-limiting (microphone 
 in one FFT, a context prefix (other clips end to end, up to context_ms, so the recurrent
 state is not fresh when the keyword starts and words seconds before it must not decide,
 as on a stream), background noise at a random SNR, clipping at full
-scale. Features get SpecAugment masks afterwards (`spec_mask`).
+scale; then a vocal tract length factor that the front end applies to its mel filters.
+Features get SpecAugment masks afterwards (`spec_mask`).
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from kws.config import AugmentConfig
 
 @dataclass
 class Composite:
-    """An augmented batch: audio [B, context + clip] and each example's context label
-    (-1 when it has none), so the loss can leave the context's keyword alone."""
+    """An augmented batch: audio [B, context + clip], each example's context label (-1 when
+    it has none), so the loss can leave the context's keyword alone, and its front-end
+    frequency warp factor (None when augment.warp is off)."""
 
     audio: Tensor
     context_label: Tensor
+    warp: Tensor | None = None
 
 
 def _uniform(g: torch.Generator, n: int, lo: float, hi: float, device) -> Tensor:
@@ -170,7 +173,8 @@ def augment_batch(clips: Tensor, labels: Tensor, pool: Tensor, pool_labels: Tens
     snr = _uniform(g, b, *cfg.snr_db, device)
     x = mix_noise(x, slice(context_samples, None), noise_bank,
                   _chance(g, b, cfg.noise_prob, device), snr, g)
-    return Composite(x.clamp(-1.0, 1.0), context_label)
+    warp = None if cfg.warp == [1.0, 1.0] else _uniform(g, b, *cfg.warp, device)
+    return Composite(x.clamp(-1.0, 1.0), context_label, warp)
 
 
 def spec_mask(shape: tuple[int, int, int], cfg: AugmentConfig, g: torch.Generator,

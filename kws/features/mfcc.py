@@ -133,19 +133,44 @@ def dft_matrices(cfg: FeatureConfig, dtype: torch.dtype) -> tuple[torch.Tensor, 
     return mats[0], mats[1]
 
 
-def mel_matrix(cfg: FeatureConfig, dtype: torch.dtype) -> torch.Tensor:
+def warp_edges(edges: torch.Tensor, warp: torch.Tensor, f_min: float,
+               f_max: float) -> torch.Tensor:
+    """Vocal tract length perturbation (Jaitly & Hinton 2013) of filter edges [E] by factors
+    [B] -> [B, E]: frequencies scale by `warp` about f_min up to a knee at 80 % of the band,
+    then run linearly to f_max, so every edge stays inside [f_min, f_max] and the bins the
+    filters use do not change. A filter that read f reads warp(f): the spectrum looks
+    compressed by the factor, as from a longer or shorter vocal tract."""
+    w = warp[:, None]
+    span = f_max - f_min
+    knee = f_min + 0.8 * span * torch.clamp(1.0 / w, max=1.0)
+    knee_to = f_min + w * (knee - f_min)
+    x = edges[None, :]
+    low = f_min + w * (x - f_min)
+    high = knee_to + (x - knee) * (f_max - knee_to) / (f_max - knee)
+    return torch.where(x <= knee, low, high)
+
+
+def mel_matrix(cfg: FeatureConfig, dtype: torch.dtype,
+               warp: torch.Tensor | None = None) -> torch.Tensor:
     """[bins, n_mels] slaney-normalised triangular filters over the mel-range bins (the same
     matrix as torchaudio.functional.melscale_fbanks(norm='slaney', mel_scale='slaney'),
-    which the tests hold it to), from its n_mels + 2 edges with exportable operations."""
+    which the tests hold it to), from its n_mels + 2 edges with exportable operations.
+    With `warp` [B] (training only), one frequency-warped matrix per example [B, bins,
+    n_mels], see `warp_edges`."""
     lo, hi = mel_bins(cfg)
-    edges = torch.tensor(mel_edges(cfg), dtype=torch.float64).to(dtype)
-    freqs = torch.arange(lo, hi, dtype=torch.int64).to(dtype) * (cfg.sample_rate / cfg.n_fft)
-    slopes = edges[None, :] - freqs[:, None]
-    width = edges[1:] - edges[:-1]
-    down = -slopes[:, :-2] / width[:-1]
-    up = slopes[:, 2:] / width[1:]
+    device = warp.device if warp is not None else None
+    edges = torch.tensor(mel_edges(cfg), dtype=torch.float64, device=device)
+    if warp is not None:
+        edges = warp_edges(edges, warp.to(torch.float64), cfg.f_min, cfg.f_max)
+    edges = edges.to(dtype)
+    freqs = torch.arange(lo, hi, dtype=torch.int64, device=device).to(dtype) \
+        * (cfg.sample_rate / cfg.n_fft)
+    slopes = edges[..., None, :] - freqs[:, None]
+    width = (edges[..., 1:] - edges[..., :-1])[..., None, :]
+    down = -slopes[..., :-2] / width[..., :-1]
+    up = slopes[..., 2:] / width[..., 1:]
     tri = torch.clamp(torch.minimum(down, up), min=0.0)
-    return tri * (2.0 / (edges[2:] - edges[:-2]))
+    return tri * (2.0 / (edges[..., 2:] - edges[..., :-2]))[..., None, :]
 
 
 def dct_matrix(cfg: FeatureConfig, dtype: torch.dtype) -> torch.Tensor:
@@ -187,9 +212,11 @@ class _MfccBase(nn.Module):
         for name, value in mfcc_constants(cfg, dtype).items():
             self.register_buffer(name, value, persistent=False)
 
-    def _mfcc(self, frames: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    def _mfcc(self, frames: torch.Tensor, dtype: torch.dtype | None = None,
+              warp: torch.Tensor | None = None) -> torch.Tensor:
         dtype = dtype or self.dtype
-        consts = [self.dft_cos, self.dft_sin, self.mel, self.dct]
+        mel = self.mel if warp is None else mel_matrix(self.cfg, self.dtype, warp)
+        consts = [self.dft_cos, self.dft_sin, mel, self.dct]
         if dtype != self.dtype:
             consts = [c.to(dtype) for c in consts]
         # Autocast off: log-power in fp16/bf16 would lose the floor and the fine structure.
@@ -201,11 +228,13 @@ class _MfccBase(nn.Module):
 class Mfcc(_MfccBase):
     """Batched: waveforms [B, samples] -> MFCC [B, frames, cepstra]."""
 
-    def forward(self, wave: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    def forward(self, wave: torch.Tensor, dtype: torch.dtype | None = None,
+                warp: torch.Tensor | None = None) -> torch.Tensor:
+        """`warp` [B]: per-example frequency warp factors (training augmentation)."""
         if wave.shape[-1] < self.cfg.win_length:
             return wave.new_zeros(*wave.shape[:-1], 0, self.cfg.n_cepstra)
         frames = frame_signal(wave, self.cfg.win_length, self.cfg.hop_length)
-        return self._mfcc(frames, dtype)
+        return self._mfcc(frames, dtype, warp)
 
 
 class MfccStep(_MfccBase):

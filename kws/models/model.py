@@ -104,10 +104,12 @@ class KwsModel(nn.Module):
     def normalize(self, feats: Tensor) -> Tensor:
         return (feats - self.feat_mean) / self.feat_std
 
-    def features(self, wave: Tensor, dtype: torch.dtype | None = None) -> Tensor:
+    def features(self, wave: Tensor, dtype: torch.dtype | None = None,
+                 warp: Tensor | None = None) -> Tensor:
         """Waveforms [B, samples] -> normalized MFCC [B, frames, cepstra] (front end in
-        float64 unless `dtype` says otherwise; training uses float32)."""
-        return self.normalize(self.frontend(wave, dtype))
+        float64 unless `dtype` says otherwise; training uses float32 and may pass
+        per-example frequency `warp` factors)."""
+        return self.normalize(self.frontend(wave, dtype, warp))
 
     @torch.no_grad()
     def set_normalization(self, mean: Tensor, std: Tensor) -> None:

@@ -280,7 +280,8 @@ class Trainer:
                              self.word_ends[index], self.data.silence_index)
         per = len(idx) // dist.world
         mine = slice(dist.rank * per, (dist.rank + 1) * per)
-        feats = self.model.features(comp.audio[mine], torch.float32)
+        warp = None if comp.warp is None else comp.warp[mine]
+        feats = self.model.features(comp.audio[mine], torch.float32, warp)
         mask = spec_mask((len(idx), feats.shape[1], feats.shape[2]), cfg.augment, g,
                          self.device)
         return feats * mask[mine], labels[mine], comp.context_label[mine]
