@@ -110,6 +110,8 @@ def test_mfcc_warp_moves_a_tone_and_one_is_no_warp():
     """Vocal tract length perturbation: factor 1 gives the plain features bit for bit (row
     by row in a mixed batch), and a factor above 1 moves a 1 kHz tone into a lower mel band
     (each filter reads a higher frequency), below 1 into a higher one."""
+    from kws.features.mfcc import fold_frames, frame_signal, mel_matrix, mfcc_constants
+
     t = torch.arange(16000, dtype=torch.float64) / 16000
     tone = (0.3 * torch.sin(2 * np.pi * 1000 * t))[None].repeat(3, 1)
     speech = torch.from_numpy(_speech()[:16000]).double()[None].repeat(3, 1)
@@ -118,8 +120,6 @@ def test_mfcc_warp_moves_a_tone_and_one_is_no_warp():
     plain, warped = front(speech), front(speech, warp=warp)
     assert torch.equal(warped[0], plain[0])
     assert (warped[1] - plain[1]).abs().max() > 0.1
-    from kws.features.mfcc import fold_frames, frame_signal, mel_matrix, mfcc_constants
-
     consts = mfcc_constants(CFG, torch.float64)
     p, q = fold_frames(frame_signal(tone, CFG.win_length, CFG.hop_length))
     power = (p @ consts["dft_cos"]) ** 2 + (q @ consts["dft_sin"]) ** 2
