@@ -128,6 +128,24 @@ sys.exit(main(sys.argv[3:]))
 """
 
 
+def _kill_after_next_checkpoint(proc: subprocess.Popen, ckpt: Path, delay: float) -> bool:
+    """SIGKILL a resumed run `delay` seconds after it writes its first new checkpoint, so
+    the kill lands in training (or a later write) whatever the machine's speed; False when
+    the run ended first."""
+    before = set(ckpt.glob("step-*"))
+    deadline = time.monotonic() + 600
+    while proc.poll() is None and time.monotonic() < deadline:
+        if set(ckpt.glob("step-*")) - before:
+            time.sleep(delay)
+            break
+        time.sleep(0.005)
+    if proc.poll() is not None:
+        return False
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return True
+
+
 @pytest.mark.slow  # ~55 s for both; CI runs the slow set in its own step
 @pytest.mark.parametrize("prefix", ["step-", "index.json"])
 def test_train_resume_after_sigkill_at_random_points(tiny_corpus, straight, tmp_path, prefix):
@@ -148,12 +166,7 @@ def test_train_resume_after_sigkill_at_random_points(tiny_corpus, straight, tmp_
         proc = subprocess.Popen([sys.executable, "-m", "kws", "train", "--out", str(run),
                                  "--resume", "--no-progress"], env=ENV,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            proc.wait(timeout=float(rng.uniform(2.0, 6.0)))
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            kills += 1
+        kills += _kill_after_next_checkpoint(proc, run / "ckpt", float(rng.uniform(0.0, 0.4)))
         if proc.returncode == 0:
             break
         assert proc.returncode == -signal.SIGKILL
