@@ -108,8 +108,11 @@ class AugmentConfig:
     bandlimit_prob: float = spec(0.0, lo=0.0, hi=1.0, doc="random low/high-pass colouring")
     time_masks: int = spec(2, lo=0, hi=10, doc="SpecAugment masks along time")
     time_mask_frames: int = spec(15, lo=0, hi=100)
-    freq_masks: int = spec(2, lo=0, hi=10, doc="SpecAugment masks along cepstra")
-    freq_mask_bins: int = spec(4, lo=0, hi=40)
+    freq_masks: int = spec(2, lo=0, hi=10, doc="SpecAugment masks along frequency")
+    freq_mask_bins: int = spec(4, lo=0, hi=40, doc="widest mask, in cepstra or mel bands")
+    freq_mask_space: str = spec("cepstra", choices=("cepstra", "mel"),
+                                doc="what frequency masks cover: cepstral coefficients, or "
+                                    "mel bands before the DCT (SpecAugment's own)")
     context_prob: float = spec(0.5, lo=0.0, hi=1.0,
                                doc="prepend another clip's audio so the state is not fresh")
     context_ms: float = spec(500.0, lo=0.0, hi=5000.0,
@@ -174,7 +177,8 @@ class TrainConfig:
     amp_dtype: str = spec("bfloat16", choices=("bfloat16", "float16"))
     max_steps: int = spec(0, lo=0, hi=10**9, doc="stop after this many steps; 0 off")
     init: str = spec("", doc="a model file (model.pt) whose weights and feature statistics "
-                              "start this run: fine-tuning; labels, features and model must match")
+                              "start this run: same labels, fine-tuning; other labels, "
+                              "transfer (new classifier); features and layers must match")
     ema: float = spec(0.0, lo=0.0, hi=0.99999,
                       doc="decay of a moving average of the weights that is validated and "
                           "saved (e.g. 0.999); 0 off")

@@ -93,3 +93,25 @@ def test_warp_factors_are_drawn_in_range_only_when_asked():
     assert torch.all((on.warp >= 0.9) & (on.warp <= 1.1))
     assert on.warp.std() > 0.03
     assert torch.equal(on.audio, off.audio)
+
+
+def test_augment_spec_mask_covers_cepstra_or_mel_bands():
+    """Cepstral masks go into the feature mask; mel masks come back for the front end and
+    leave the feature mask with the time masks alone; widths stay within their bounds."""
+    from kws.data.augment import spec_mask
+
+    cfg = AugmentConfig(time_masks=2, time_mask_frames=5, freq_masks=2, freq_mask_bins=4)
+    g = torch.Generator().manual_seed(0)
+    keep, bands = spec_mask((64, 50, 20), cfg, g, "cpu", mel_bands=40)
+    assert bands is None and keep.shape == (64, 50, 20)
+    masked_cepstra = (~keep).all(dim=1).sum(dim=1)  # masked in every frame
+    assert masked_cepstra.max() <= 8 and masked_cepstra.float().mean() > 1
+    cfg.freq_mask_space = "mel"
+    keep, bands = spec_mask((64, 50, 20), cfg, torch.Generator().manual_seed(0), "cpu",
+                            mel_bands=40)
+    assert bands.shape == (64, 40) and keep.shape == (64, 50, 20)
+    assert not bool((~keep).all(dim=1).any())  # no cepstrum masked in every frame
+    masked_bands = (~bands).sum(dim=1)
+    assert masked_bands.max() <= 8 and masked_bands.float().mean() > 1
+    masked_frames = (~keep[:, :, 0]).sum(dim=1)
+    assert masked_frames.max() <= 10 and masked_frames.float().mean() > 1

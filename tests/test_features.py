@@ -139,3 +139,25 @@ def test_mfcc_folded_dft_power_equals_fft(win):
     p, q = fold_frames(x)
     power = (p @ cos) ** 2 + (q @ sin) ** 2
     assert torch.allclose(power, ref.abs() ** 2, rtol=1e-9, atol=1e-9)
+
+
+def test_mfcc_mel_band_mask_flattens_only_the_masked_bands():
+    """SpecAugment on mel bands: with every cepstrum kept (an invertible DCT), the log-mel
+    energies behind the features are those of the plain front end, except that a masked
+    band holds its own mean over the frames; a row with nothing masked is bit for bit the
+    plain one."""
+    cfg = FeatureConfig(n_cepstra=40)
+    front = Mfcc(cfg)
+    speech = torch.from_numpy(_speech()[:16000]).double()[None].repeat(2, 1)
+    keep = torch.ones(2, cfg.n_mels, dtype=torch.bool)
+    keep[1, 10:14] = False
+    plain, masked = front(speech), front(speech, band_keep=keep)
+    assert torch.equal(masked[0], plain[0])
+    dct = front.dct.double()
+    to_logmel = torch.linalg.inv(dct)
+    before, after = plain[1].double() @ to_logmel, masked[1].double() @ to_logmel
+    assert torch.allclose(after[:, 14:], before[:, 14:], atol=1e-3)
+    assert torch.allclose(after[:, :10], before[:, :10], atol=1e-3)
+    assert torch.allclose(after[:, 10:14], before[:, 10:14].mean(dim=0).expand(len(after), 4),
+                          atol=1e-3)
+    assert before[:, 10:14].std(dim=0).min() > 0.5  # the band moved before it was masked

@@ -184,8 +184,10 @@ def test_train_resume_after_sigkill_at_random_points(tiny_corpus, straight, tmp_
 
 
 def test_train_ddp_two_processes_match_one(tiny_corpus, tmp_path):
+    # warp and mel-band masks are drawn for the global batch: each rank takes its slice
     args = tiny_overrides(tiny_corpus, **{"train.epochs": 1, "train.batch_size": 16,
-                                          "augment.warp": "[0.9,1.1]"})
+                                          "augment.warp": "[0.9,1.1]", "augment.freq_masks": 2,
+                                          "augment.freq_mask_space": "mel"})
     one = tmp_path / "one"
     assert _kws("train", "--out", str(one), "--no-progress", *args).returncode == 0
     two = tmp_path / "two"
@@ -448,3 +450,52 @@ def test_train_init_starts_from_another_runs_weights(tiny_corpus, tiny_run, tmp_
                  f"--set=train.init={tiny_run / 'model.pt'}")
     assert wrong.returncode == 2
     assert "train.init=" in wrong.stderr and "does not fit" in wrong.stderr
+
+
+def test_train_init_transfers_to_another_label_set(tiny_corpus, tiny_run, tmp_path):
+    """Transfer: a run on other labels starts from a run's recurrent layers and feature
+    statistics with a new classifier; a model with other layers is refused with one line."""
+    other = tmp_path / "without_stop"
+    other.mkdir()
+    for entry in tiny_corpus.iterdir():
+        if entry.name != "stop":
+            (other / entry.name).symlink_to(entry)
+    run = tmp_path / "transferred"
+    init = f"--set=train.init={tiny_run / 'model.pt'}"
+    res = _kws("train", "--out", str(run), "--no-progress", init,
+               *tiny_overrides(other, **{"model.hidden": 32, "train.epochs": 1,
+                                         "train.lr": 1e-7}))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "transfer from 5 labels to 4" in res.stdout + res.stderr
+    source, tuned = _weights(tiny_run / "model.pt"), _weights(run / "model.pt")
+    assert tuned["classifier.weight"].shape[0] == source["classifier.weight"].shape[0] - 1
+    kept = [k for k in source if not k.startswith("classifier.")]
+    assert any(k.startswith("layers.") for k in kept) and "feat_mean" in kept
+    for key in kept:
+        assert torch.allclose(source[key], tuned[key], atol=1e-4), key
+    deeper = _kws("train", "--out", str(tmp_path / "deeper"), "--no-progress", init,
+                  *tiny_overrides(other, **{"model.hidden": 32, "model.layers": 2}))
+    assert deeper.returncode == 2
+    assert "train.init=" in deeper.stderr and "layers differ" in deeper.stderr
+
+
+def test_train_batches_carry_mel_band_masks_into_the_front_end(tiny_corpus, tmp_path):
+    """With augment.freq_mask_space=mel a training batch's features differ from the same
+    batch without frequency masks only by the masked mel bands: the time masks (drawn
+    first, from the same generator) are the same cells."""
+    from kws.config import load_config
+    from kws.train.trainer import Trainer
+
+    def batch(**extra):
+        overrides = [o.removeprefix("--set=") for o in tiny_overrides(tiny_corpus, **{
+            "augment.time_masks": 2, "augment.freq_mask_space": "mel", **extra})]
+        trainer = Trainer(load_config(None, overrides), tmp_path / "unused", log=lambda *_: None)
+        trainer._setup()
+        return trainer._make_batch(np.arange(16), seed=5)[0]
+
+    plain, masked = batch(**{"augment.freq_masks": 0}), batch(**{"augment.freq_masks": 2})
+    zero_in_both = (plain == 0) & (masked == 0)
+    assert bool(((plain == 0).all(dim=2) == (masked == 0).all(dim=2)).all())  # time masks
+    assert not torch.equal(plain, masked)
+    assert (plain - masked).abs().amax(dim=(1, 2)).gt(1e-3).sum() >= 8  # most rows masked
+    assert zero_in_both.any()

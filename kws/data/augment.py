@@ -177,21 +177,31 @@ def augment_batch(clips: Tensor, labels: Tensor, pool: Tensor, pool_labels: Tens
     return Composite(x.clamp(-1.0, 1.0), context_label, warp)
 
 
-def spec_mask(shape: tuple[int, int, int], cfg: AugmentConfig, g: torch.Generator,
+def band_keep(batch: int, size: int, count: int, width: int, g: torch.Generator,
               device: torch.device | str) -> Tensor:
-    """SpecAugment keep-mask [B, T, C] for normalized features (masked cells become 0, the
-    mean): `time_masks` bands of up to `time_mask_frames` frames, `freq_masks` bands of up
-    to `freq_mask_bins` cepstra."""
-    b, t, c = shape
-    keep = torch.ones(b, t, c, device=device, dtype=torch.bool)
-    for count, width, size, axis in ((cfg.time_masks, cfg.time_mask_frames, t, 1),
-                                     (cfg.freq_masks, cfg.freq_mask_bins, c, 2)):
-        if width <= 0:
-            continue
-        idx = torch.arange(size, device=device)[None]
-        for _ in range(count):
-            w = torch.randint(0, width + 1, (b, 1), generator=g, device=device)
-            start = (torch.rand(b, 1, generator=g, device=device) * (size - w + 1)).long()
-            hit = (idx >= start) & (idx < start + w)
-            keep &= ~(hit[:, :, None] if axis == 1 else hit[:, None, :])
+    """[batch, size] keep-mask with `count` masked bands of 0..`width` cells per row."""
+    keep = torch.ones(batch, size, device=device, dtype=torch.bool)
+    if width <= 0:
+        return keep
+    idx = torch.arange(size, device=device)[None]
+    for _ in range(count):
+        w = torch.randint(0, width + 1, (batch, 1), generator=g, device=device)
+        start = (torch.rand(batch, 1, generator=g, device=device) * (size - w + 1)).long()
+        keep &= ~((idx >= start) & (idx < start + w))
     return keep
+
+
+def spec_mask(shape: tuple[int, int, int], cfg: AugmentConfig, g: torch.Generator,
+              device: torch.device | str, mel_bands: int = 0) -> tuple[Tensor, Tensor | None]:
+    """SpecAugment: (keep-mask [B, T, C] for normalized features, whose masked cells become
+    0, the mean; keep-mask [B, mel_bands] for the front end, or None). `time_masks` bands
+    of up to `time_mask_frames` frames; `freq_masks` bands of up to `freq_mask_bins`
+    cepstra, or mel bands when cfg.freq_mask_space is "mel" (masked in the front end,
+    before the DCT, see kws.features.mfcc.frames_to_mfcc)."""
+    b, t, c = shape
+    time = band_keep(b, t, cfg.time_masks, cfg.time_mask_frames, g, device)[:, :, None]
+    if cfg.freq_mask_space == "mel":
+        bands = band_keep(b, mel_bands, cfg.freq_masks, cfg.freq_mask_bins, g, device)
+        return time.expand(b, t, c), bands
+    freq = band_keep(b, c, cfg.freq_masks, cfg.freq_mask_bins, g, device)[:, None, :]
+    return time & freq, None

@@ -189,13 +189,22 @@ def mfcc_constants(cfg: FeatureConfig,
 
 
 def frames_to_mfcc(frames: torch.Tensor, dft_cos: torch.Tensor, dft_sin: torch.Tensor,
-                   mel: torch.Tensor, dct: torch.Tensor, log_floor: float) -> torch.Tensor:
+                   mel: torch.Tensor, dct: torch.Tensor, log_floor: float,
+                   band_keep: torch.Tensor | None = None) -> torch.Tensor:
     """[..., window] raw frames -> [..., cepstra]. The single implementation of the math
-    (`dct` includes the dB factor and the scale, see `dct_matrix`)."""
+    (`dct` includes the dB factor and the scale, see `dct_matrix`).
+
+    `band_keep` [..., n_mels] (training only: SpecAugment's frequency masks on the mel
+    bands, which a cepstral mask cannot express): a masked band takes its mean log energy
+    over the frames, so the band's level stays and its time course is gone."""
     p, q = fold_frames(frames)
     re, im = p @ dft_cos, q @ dft_sin
     power = re * re + im * im
-    return torch.log(torch.clamp(power @ mel, min=log_floor)) @ dct
+    logmel = torch.log(torch.clamp(power @ mel, min=log_floor))
+    if band_keep is not None:
+        fill = logmel.mean(dim=-2, keepdim=True)
+        logmel = torch.where(band_keep[..., None, :], logmel, fill)
+    return logmel @ dct
 
 
 class _MfccBase(nn.Module):
@@ -213,7 +222,8 @@ class _MfccBase(nn.Module):
             self.register_buffer(name, value, persistent=False)
 
     def _mfcc(self, frames: torch.Tensor, dtype: torch.dtype | None = None,
-              warp: torch.Tensor | None = None) -> torch.Tensor:
+              warp: torch.Tensor | None = None,
+              band_keep: torch.Tensor | None = None) -> torch.Tensor:
         dtype = dtype or self.dtype
         mel = self.mel if warp is None else mel_matrix(self.cfg, self.dtype, warp)
         consts = [self.dft_cos, self.dft_sin, mel, self.dct]
@@ -221,7 +231,7 @@ class _MfccBase(nn.Module):
             consts = [c.to(dtype) for c in consts]
         # Autocast off: log-power in fp16/bf16 would lose the floor and the fine structure.
         with torch.autocast(device_type=frames.device.type, enabled=False):
-            out = frames_to_mfcc(frames.to(dtype), *consts, self.cfg.log_floor)
+            out = frames_to_mfcc(frames.to(dtype), *consts, self.cfg.log_floor, band_keep)
         return out.float()
 
 
@@ -229,12 +239,14 @@ class Mfcc(_MfccBase):
     """Batched: waveforms [B, samples] -> MFCC [B, frames, cepstra]."""
 
     def forward(self, wave: torch.Tensor, dtype: torch.dtype | None = None,
-                warp: torch.Tensor | None = None) -> torch.Tensor:
-        """`warp` [B]: per-example frequency warp factors (training augmentation)."""
+                warp: torch.Tensor | None = None,
+                band_keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Training augmentation: `warp` [B], per-example frequency warp factors;
+        `band_keep` [B, n_mels], mel bands kept by SpecAugment (see `frames_to_mfcc`)."""
         if wave.shape[-1] < self.cfg.win_length:
             return wave.new_zeros(*wave.shape[:-1], 0, self.cfg.n_cepstra)
         frames = frame_signal(wave, self.cfg.win_length, self.cfg.hop_length)
-        return self._mfcc(frames, dtype, warp)
+        return self._mfcc(frames, dtype, warp, band_keep)
 
 
 class MfccStep(_MfccBase):

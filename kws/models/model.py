@@ -105,11 +105,11 @@ class KwsModel(nn.Module):
         return (feats - self.feat_mean) / self.feat_std
 
     def features(self, wave: Tensor, dtype: torch.dtype | None = None,
-                 warp: Tensor | None = None) -> Tensor:
+                 warp: Tensor | None = None, band_keep: Tensor | None = None) -> Tensor:
         """Waveforms [B, samples] -> normalized MFCC [B, frames, cepstra] (front end in
         float64 unless `dtype` says otherwise; training uses float32 and may pass
-        per-example frequency `warp` factors)."""
-        return self.normalize(self.frontend(wave, dtype, warp))
+        per-example frequency `warp` factors and mel-band masks)."""
+        return self.normalize(self.frontend(wave, dtype, warp, band_keep))
 
     @torch.no_grad()
     def set_normalization(self, mean: Tensor, std: Tensor) -> None:

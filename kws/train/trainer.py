@@ -217,21 +217,34 @@ class Trainer:
         self.store = CheckpointStore(self.run_dir / "ckpt")
 
     def _load_init(self, path: str) -> None:
-        """Start from another run's weights (fine-tuning). Its feature statistics come with
-        them: the first layer was trained on features normalised that way."""
+        """Start from another run's weights. Same labels: fine-tuning, every weight kept.
+        Other labels (another corpus, more keywords): transfer, the front end statistics
+        and recurrent layers kept and the classifier new. The feature statistics come with
+        the weights either way: the first layer was trained on features normalised that
+        way."""
         blob = read_model_file(path)
-        if list(blob["labels"]) != list(self.data.labels):
-            raise KwsInputError(f"train.init={path}: its labels {blob['labels']} differ from "
-                                f"this run's {self.data.labels}")
         if blob["config"].get("features") != to_dict(self.cfg.features):
             raise KwsInputError(f"train.init={path}: its features.* differ from this run's; "
-                                "fine-tuning needs the same front end")
+                                "starting from it needs the same front end")
+        state = blob["state_dict"]
+        transfer = list(blob["labels"]) != list(self.data.labels)
+        if transfer:
+            state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
         try:
-            self.model.load_state_dict(blob["state_dict"])
+            missing, unexpected = self.model.load_state_dict(state, strict=False)
         except RuntimeError as exc:
             why = (str(exc).splitlines()[1:] or [str(exc)])[0].strip()[:120]
             raise KwsInputError(f"train.init={path}: its model does not fit this run's "
                                 f"model.* ({why})") from None
+        new = {"classifier.weight", "classifier.bias"} if transfer else set()
+        if unexpected or set(missing) != new:
+            odd = sorted(set(unexpected) | (set(missing) - new))
+            raise KwsInputError(f"train.init={path}: its model does not fit this run's "
+                                f"model.* (layers differ: {', '.join(odd[:4])})")
+        if transfer:
+            self.log(f"train.init: transfer from {len(blob['labels'])} labels to "
+                     f"{len(self.data.labels)}: recurrent layers and feature statistics "
+                     "loaded, classifier new")
 
     # -- state ------------------------------------------------------------------------
     def _state(self, epoch: int, step: int, acc: dict) -> dict:
@@ -281,10 +294,12 @@ class Trainer:
         per = len(idx) // dist.world
         mine = slice(dist.rank * per, (dist.rank + 1) * per)
         warp = None if comp.warp is None else comp.warp[mine]
-        feats = self.model.features(comp.audio[mine], torch.float32, warp)
-        mask = spec_mask((len(idx), feats.shape[1], feats.shape[2]), cfg.augment, g,
-                         self.device)
-        return feats * mask[mine], labels[mine], comp.context_label[mine]
+        frames = num_frames(comp.audio.shape[-1], cfg.features)
+        keep, bands = spec_mask((len(idx), frames, cfg.features.n_cepstra), cfg.augment, g,
+                                self.device, cfg.features.n_mels)
+        feats = self.model.features(comp.audio[mine], torch.float32, warp,
+                                    None if bands is None else bands[mine])
+        return feats * keep[mine], labels[mine], comp.context_label[mine]
 
     def _optimize(self, feats: Tensor, labels: Tensor,
                   context_label: Tensor) -> tuple[float, int, int]:
