@@ -182,6 +182,20 @@ class TrainConfig:
     ema: float = spec(0.0, lo=0.0, hi=0.99999,
                       doc="decay of a moving average of the weights that is validated and "
                           "saved (e.g. 0.999); 0 off")
+    teachers: list = spec([], doc="model files (model.pt, same labels) whose averaged "
+                                  "posteriors the run learns from too: distillation")
+    distill: float = spec(0.5, lo=0.0, hi=1.0,
+                          doc="weight of the teachers' posteriors against the labels")
+    distill_temperature: float = spec(2.0, lo=0.5, hi=20.0,
+                                      doc="softens teacher and student posteriors")
+
+    def check(self, prefix: str) -> None:
+        if self.teachers and self.loss == "maxpool":
+            raise ConfigError(f"{prefix}.teachers: distillation matches the decision frame "
+                              "of train.loss end or last_frame, not maxpool")
+        if not all(isinstance(t, str) and t for t in self.teachers):
+            raise ConfigError(f"{prefix}.teachers={self.teachers}: expected a list of "
+                              "model file paths")
 
 
 @dataclass

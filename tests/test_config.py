@@ -48,6 +48,8 @@ def test_config_exponent_without_a_dot_is_a_number(tmp_path):
     (["train.lr=-1"], r"^train\.lr=-1\.0: out of range"),
     (["train.amp=maybe"], r"^train\.amp='maybe': expected true or false"),
     (["train.schedule=linear"], r"^train\.schedule='linear': expected one of"),
+    (["train.teachers=[a.pt]", "train.loss=maxpool"], r"^train\.teachers: distillation"),
+    (["train.teachers=a.pt"], r"^train\.teachers='a\.pt': expected a list"),
     (["model.family=transformer"], r"^model\.family='transformer': expected one of"),
     (["augment.context_ms=6000"], r"^augment\.context_ms=6000(\.0)?: out of range"),
     (["augment.snr_db=[20, 5]"], r"^augment\.snr_db=\[20, 5\]: expected \[low, high\]"),

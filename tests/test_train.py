@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from kws.train.checkpoint import load_model
-from kws.train.loss import Classes, clip_predictions, end_loss, maxpool_loss
+from kws.train.loss import Classes, clip_predictions, distillation_loss, end_loss, maxpool_loss
 from tests.conftest import tiny_overrides
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
@@ -499,3 +499,57 @@ def test_train_batches_carry_mel_band_masks_into_the_front_end(tiny_corpus, tmp_
     assert not torch.equal(plain, masked)
     assert (plain - masked).abs().amax(dim=(1, 2)).gt(1e-3).sum() >= 8  # most rows masked
     assert zero_in_both.any()
+
+
+def test_train_distillation_loss_is_zero_only_at_the_teacher():
+    teacher = torch.softmax(torch.tensor([[2.0, 0.5, -1.0]]) / 2.0, dim=-1)
+    logits = torch.tensor([[2.0, 0.5, -1.0]], requires_grad=True)
+    assert distillation_loss(logits, teacher, 2.0).item() == pytest.approx(0.0, abs=1e-6)
+    other = torch.tensor([[0.0, 3.0, 0.0]], requires_grad=True)
+    loss = distillation_loss(other, teacher, 2.0)
+    loss.backward()
+    assert loss.item() > 0.1
+    assert other.grad[0, 0] < 0 < other.grad[0, 1]  # towards the teacher's class
+
+
+def test_train_distillation_follows_the_teachers_not_the_labels(tiny_corpus, tiny_run,
+                                                                tmp_path):
+    """With train.distill=1 the labels carry no weight: from a teacher that calls "yes"
+    "no" and "no" "yes", the student learns the swap; a teacher with other labels is
+    refused with one line."""
+    from kws.data.task import prepare_task
+    from kws.eval.clips import clip_log_posteriors
+    from kws.train.checkpoint import CheckpointStore, save_model
+
+    model, cfg, _ = load_model(tiny_run / "model.pt")
+    yes, no = model.labels.index("yes"), model.labels.index("no")
+    with torch.no_grad():
+        for p in (model.classifier.weight, model.classifier.bias):
+            p[[yes, no]] = p[[no, yes]].clone()
+    swapped = tmp_path / "swapped.pt"
+    save_model(swapped, model, cfg)
+    run = tmp_path / "student"
+    res = _kws("train", "--out", str(run), "--no-progress",
+               *tiny_overrides(tiny_corpus, **{"model.hidden": 32, "train.epochs": 12,
+                                               "train.lr": 0.01, "train.distill": 1.0,
+                                               "train.teachers": f"[{swapped}]"}))
+    assert res.returncode == 0, res.stderr[-2000:]
+    # the final weights: model.pt is the epoch best on the (true) validation labels
+    student, _, _ = load_model(run / "model.pt")
+    student.load_state_dict(CheckpointStore(run / "ckpt").load_latest()["model"])
+    data = prepare_task(cfg.data, cfg.features.sample_rate, log=lambda *_: None)
+    clips, truth = data.splits["train"].clips, data.label_indices("train")
+    said = np.isin(truth, [yes, no])
+    heard = clip_log_posteriors(student, clips)[:, -1].argmax(axis=1)
+    swap = np.where(truth == yes, no, np.where(truth == no, yes, truth))
+    assert (heard[said] == swap[said]).mean() > 0.7
+    assert (heard[said] == truth[said]).mean() < 0.2
+    other = tmp_path / "without_stop"
+    other.mkdir()
+    for entry in tiny_corpus.iterdir():
+        if entry.name != "stop":
+            (other / entry.name).symlink_to(entry)
+    wrong = _kws("train", "--out", str(tmp_path / "wrong"), "--no-progress",
+                 *tiny_overrides(other, **{"train.teachers": f"[{swapped}]"}))
+    assert wrong.returncode == 2
+    assert "train.teachers:" in wrong.stderr and "differ" in wrong.stderr

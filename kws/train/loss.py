@@ -91,6 +91,15 @@ def maxpool_loss(logits: Tensor, labels: Tensor, classes: Classes, smoothing: fl
     return (pos + neg).mean()
 
 
+def distillation_loss(logits: Tensor, teacher_probs: Tensor, temperature: float) -> Tensor:
+    """Knowledge distillation (Hinton et al. 2015) at the decision frame: KL(teacher ||
+    student) between posteriors softened by `temperature`, times its square so the
+    gradients keep their scale whatever the temperature. logits [B, K]; teacher_probs
+    [B, K], already softened."""
+    log_q = F.log_softmax(logits.float() / temperature, dim=-1)
+    return F.kl_div(log_q, teacher_probs, reduction="batchmean") * temperature ** 2
+
+
 LOSSES = {"end": end_loss, "last_frame": last_frame_loss, "maxpool": maxpool_loss}
 
 

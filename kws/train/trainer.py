@@ -31,9 +31,9 @@ from kws.errors import KwsInputError
 from kws.eval.clips import clip_log_posteriors
 from kws.features.mfcc import num_frames
 from kws.models import KwsModel
-from kws.train.checkpoint import CheckpointStore, read_model_file, save_model
+from kws.train.checkpoint import CheckpointStore, load_model, read_model_file, save_model
 from kws.train.ema import WeightAverage
-from kws.train.loss import LOSSES, Classes, clip_predictions
+from kws.train.loss import LOSSES, Classes, clip_predictions, distillation_loss
 from kws.train.rundir import RunLock, has_run
 
 
@@ -183,6 +183,7 @@ class Trainer:
         if cfg.train.init:
             self._load_init(cfg.train.init)
         self.ema = WeightAverage(self.model, cfg.train.ema) if cfg.train.ema > 0 else None
+        self.teachers = [self._load_teacher(p) for p in cfg.train.teachers]
         self.train_clips = torch.from_numpy(np.array(train.clips)).to(self.device)
         self.train_labels = torch.from_numpy(self.data.label_indices("train")).to(self.device)
         self.noise = torch.from_numpy(self.data.noise).to(self.device)
@@ -246,6 +247,29 @@ class Trainer:
                      f"{len(self.data.labels)}: recurrent layers and feature statistics "
                      "loaded, classifier new")
 
+    def _load_teacher(self, path: str) -> KwsModel:
+        """A distillation teacher: any model with this run's labels (its own front end,
+        normalisation and shape), in eval mode, so its dropout is off."""
+        model, _, blob = load_model(path)
+        if list(blob["labels"]) != list(self.data.labels):
+            raise KwsInputError(f"train.teachers: {path}: its labels {blob['labels']} differ "
+                                f"from this run's {self.data.labels}")
+        return model.to(self.device).eval()
+
+    @torch.no_grad()
+    def _teacher_targets(self, audio: Tensor) -> Tensor | None:
+        """The teachers' softened posteriors at the decision frame, averaged: [B, K]. They
+        hear the augmented audio through their own front ends, without SpecAugment."""
+        if not self.teachers:
+            return None
+        temperature = self.cfg.train.distill_temperature
+        total = torch.zeros(len(audio), len(self.data.labels), device=audio.device)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+            for teacher in self.teachers:
+                logits, _ = teacher(teacher.features(audio, torch.float32))
+                total += torch.softmax(logits[:, -1].float() / temperature, dim=-1)
+        return total / len(self.teachers)
+
     # -- state ------------------------------------------------------------------------
     def _state(self, epoch: int, step: int, acc: dict) -> dict:
         return {"model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
@@ -279,9 +303,10 @@ class Trainer:
         torch.manual_seed(seed)  # dropout
         return self._optimize(*self._make_batch(idx, seed))
 
-    def _make_batch(self, idx: np.ndarray, seed: int) -> tuple[Tensor, Tensor, Tensor]:
+    def _make_batch(self, idx: np.ndarray,
+                    seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         """The data side of a step: augmented audio -> masked features of this rank's share,
-        with labels and context labels."""
+        with labels, context labels and the teachers' posteriors (None without teachers)."""
         cfg, dist = self.cfg, self.dist
         g = torch.Generator(device=self.device)
         g.manual_seed(seed)
@@ -299,10 +324,11 @@ class Trainer:
                                 self.device, cfg.features.n_mels)
         feats = self.model.features(comp.audio[mine], torch.float32, warp,
                                     None if bands is None else bands[mine])
-        return feats * keep[mine], labels[mine], comp.context_label[mine]
+        return (feats * keep[mine], labels[mine], comp.context_label[mine],
+                self._teacher_targets(comp.audio[mine]))
 
-    def _optimize(self, feats: Tensor, labels: Tensor,
-                  context_label: Tensor) -> tuple[float, int, int]:
+    def _optimize(self, feats: Tensor, labels: Tensor, context_label: Tensor,
+                  teacher_probs: Tensor | None = None) -> tuple[float, int, int]:
         """The model side of a step: forward, loss, backward, clipping, optimizer."""
         cfg = self.cfg
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
@@ -310,6 +336,10 @@ class Trainer:
         logits = logits[:, -self.clip_frames:].float()
         loss = self.loss_fn(logits, labels, self.classes, cfg.train.label_smoothing,
                             context_label)
+        if teacher_probs is not None:
+            w = cfg.train.distill
+            loss = (1 - w) * loss + w * distillation_loss(logits[:, -1], teacher_probs,
+                                                          cfg.train.distill_temperature)
         if not torch.isfinite(loss):
             if cfg.train.nan_policy == "stop":
                 raise TrainingError(
@@ -481,8 +511,6 @@ class Trainer:
         return bool(cfg.train.patience and self.stale_epochs >= cfg.train.patience)
 
     def _finish(self, seconds: float) -> dict:
-        from kws.train.checkpoint import load_model
-
         summary = {"run": str(self.run_dir), "labels": self.data.labels,
                    "best_epoch": self.best["epoch"], "val_accuracy": self.best["accuracy"],
                    "val_loss": self.best["loss"], "epochs_run": len(self.history),
