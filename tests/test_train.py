@@ -452,14 +452,20 @@ def test_train_init_starts_from_another_runs_weights(tiny_corpus, tiny_run, tmp_
     assert "train.init=" in wrong.stderr and "does not fit" in wrong.stderr
 
 
+def _without_word(corpus: Path, word: str, tmp_path: Path) -> Path:
+    """The corpus less one word's folder (links, nothing copied): another label set."""
+    other = tmp_path / f"without_{word}"
+    other.mkdir()
+    for entry in corpus.iterdir():
+        if entry.name != word:
+            (other / entry.name).symlink_to(entry)
+    return other
+
+
 def test_train_init_transfers_to_another_label_set(tiny_corpus, tiny_run, tmp_path):
     """Transfer: a run on other labels starts from a run's recurrent layers and feature
     statistics with a new classifier; a model with other layers is refused with one line."""
-    other = tmp_path / "without_stop"
-    other.mkdir()
-    for entry in tiny_corpus.iterdir():
-        if entry.name != "stop":
-            (other / entry.name).symlink_to(entry)
+    other = _without_word(tiny_corpus, "stop", tmp_path)
     run = tmp_path / "transferred"
     init = f"--set=train.init={tiny_run / 'model.pt'}"
     res = _kws("train", "--out", str(run), "--no-progress", init,
@@ -544,11 +550,7 @@ def test_train_distillation_follows_the_teachers_not_the_labels(tiny_corpus, tin
     swap = np.where(truth == yes, no, np.where(truth == no, yes, truth))
     assert (heard[said] == swap[said]).mean() > 0.7
     assert (heard[said] == truth[said]).mean() < 0.2
-    other = tmp_path / "without_stop"
-    other.mkdir()
-    for entry in tiny_corpus.iterdir():
-        if entry.name != "stop":
-            (other / entry.name).symlink_to(entry)
+    other = _without_word(tiny_corpus, "stop", tmp_path)
     wrong = _kws("train", "--out", str(tmp_path / "wrong"), "--no-progress",
                  *tiny_overrides(other, **{"train.teachers": f"[{swapped}]"}))
     assert wrong.returncode == 2
