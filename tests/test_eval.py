@@ -4,6 +4,7 @@ PyTorch and ONNX, threshold picking, and one-line errors for bad label files."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +24,17 @@ def test_eval_clip_report_and_confusion_png(tiny_run, capsys):
     m = np.array(out["confusion"])
     assert m.sum() == out["clips"] and np.trace(m) / m.sum() == pytest.approx(out["accuracy"])
     assert (tiny_run / "eval" / "clips_test_confusion.png").stat().st_size > 5000
+    speakers = out["per_speaker"]
+    spoken = m.sum() - m[out["labels"].index("_silence_")].sum()
+    assert len(speakers) > 1 and sum(v["clips"] for v in speakers.values()) == spoken
+    rates = [v["accuracy"] for v in speakers.values()]
+    assert rates == sorted(rates)  # worst first
+    assert len(out["errors"]) == m.sum() - np.trace(m)
+    assert all(e["truth"] != e["predicted"] and Path(e["file"]).is_file()
+               for e in out["errors"])
+    wrong_by_speaker = {spk: v["errors"] for spk, v in speakers.items() if v["errors"]}
+    spoken_errors = [e["speaker"] for e in out["errors"] if e["truth"] != "_silence_"]
+    assert wrong_by_speaker == {s: spoken_errors.count(s) for s in set(spoken_errors)}
 
 
 def test_eval_bundle_and_run_give_the_same_streaming_numbers(tiny_run, tiny_bundle,

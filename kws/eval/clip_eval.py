@@ -1,5 +1,5 @@
-"""Clip evaluation: accuracy, per-class precision and recall, the confusion matrix and the
-pairs of classes most often confused, for a PyTorch run or an exported bundle alike (both
+"""Clip evaluation: accuracy, per-class precision and recall, the confusion matrix, the
+pairs of classes most often confused, accuracy per speaker and the misclassified clips, for a PyTorch run or an exported bundle alike (both
 give per-frame posteriors; the clip decision is kws.train.loss.clip_predictions)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 
 from kws.atomic import atomic_write
 from kws.config import RunConfig
-from kws.data.manifest import SILENCE, UNKNOWN
+from kws.data.manifest import SILENCE, UNKNOWN, Row
 from kws.data.task import prepare_task
 from kws.errors import KwsInputError
 from kws.train.loss import clip_predictions
@@ -45,6 +45,26 @@ def score_report(pred: np.ndarray, truth: np.ndarray, labels: list[str]) -> dict
     return {"accuracy": float(diag.sum() / max(1, confusion.sum())), "clips": len(truth),
             "labels": labels, "per_class": per_class, "confusion": confusion.tolist(),
             "worst_pairs": pairs}
+
+
+def speaker_breakdown(rows: list[Row], truth: np.ndarray, pred: np.ndarray,
+                      labels: list[str]) -> tuple[dict, list[dict]]:
+    """Accuracy per speaker (clips cut from noise, `_silence_`, left out), worst first, and
+    every misclassified clip: where a validation or test number comes from a handful of
+    speakers, one odd voice or recording session can move it by a point."""
+    tally: dict[str, list[int]] = {}
+    errors = []
+    for row, t, p in zip(rows, truth, pred, strict=True):
+        if row.label != SILENCE:
+            right_wrong = tally.setdefault(row.speaker, [0, 0])
+            right_wrong[int(t != p)] += 1
+        if t != p:
+            errors.append({"file": row.path, "offset": row.offset, "speaker": row.speaker,
+                           "truth": labels[t], "predicted": labels[p]})
+    per_speaker = {spk: {"accuracy": ok / (ok + bad), "clips": ok + bad, "errors": bad}
+                   for spk, (ok, bad) in tally.items()}
+    order = sorted(per_speaker, key=lambda spk: (per_speaker[spk]["accuracy"], spk))
+    return {spk: per_speaker[spk] for spk in order}, errors
 
 
 def plot_confusion(report: dict, path: Path, title: str) -> None:
@@ -106,9 +126,12 @@ def eval_clips(cfg: RunConfig, labels: list[str], rule: str, split: str | None,
     post = posteriors(np.asarray(cache.clips)[keep])
     silence = labels.index(SILENCE) if SILENCE in labels else -1
     pred = clip_predictions(post, rule, silence)
-    report = score_report(pred, np.array(truth), labels)
+    truth = np.array(truth)
+    report = score_report(pred, truth, labels)
+    per_speaker, errors = speaker_breakdown([cache.rows[i] for i in keep], truth, pred, labels)
     report.update({"corpus": data_cfg.corpus, "split": split,
-                   "skipped_labels": sorted(dropped), "unreadable": len(cache.bad)})
+                   "skipped_labels": sorted(dropped), "unreadable": len(cache.bad),
+                   "per_speaker": per_speaker, "errors": errors})
     return report
 
 
@@ -124,6 +147,11 @@ def format_clip_report(report: dict) -> str:
     if report["worst_pairs"]:
         lines.append("most confused: " + "; ".join(
             f"{p['truth']} -> {p['predicted']} ({p['count']})" for p in report["worst_pairs"][:5]))
+    speakers = report["per_speaker"]
+    if len(speakers) > 1:
+        worst = "; ".join(f"{spk} {100 * v['accuracy']:.1f}% ({v['errors']} of {v['clips']})"
+                          for spk, v in list(speakers.items())[:3])
+        lines.append(f"{len(speakers)} speakers; worst: {worst}")
     if report["skipped_labels"]:
         skipped = ", ".join(report["skipped_labels"])
         lines.append(f"skipped labels the model does not know: {skipped}")
