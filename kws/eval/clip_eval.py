@@ -1,6 +1,7 @@
 """Clip evaluation: accuracy, per-class precision and recall, the confusion matrix, the
-pairs of classes most often confused, accuracy per speaker and the misclassified clips, for a PyTorch run or an exported bundle alike (both
-give per-frame posteriors; the clip decision is kws.train.loss.clip_predictions)."""
+pairs of classes most often confused, accuracy per speaker and the misclassified clips, for
+a PyTorch run or an exported bundle alike (both give per-frame posteriors; the clip
+decision is kws.train.loss.clip_predictions)."""
 
 from __future__ import annotations
 
