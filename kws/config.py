@@ -179,6 +179,10 @@ class TrainConfig:
     init: str = spec("", doc="a model file (model.pt) whose weights and feature statistics "
                               "start this run: same labels, fine-tuning; other labels, "
                               "transfer (new classifier); features and layers must match")
+    freeze_layers: int = spec(0, lo=0, hi=8,
+                              doc="with train.init: the first N recurrent layers keep the "
+                                  "weights they start from; the layers above and the "
+                                  "classifier learn (transfer to a small corpus)")
     ema: float = spec(0.0, lo=0.0, hi=0.99999,
                       doc="decay of a moving average of the weights that is validated and "
                           "saved (e.g. 0.999); 0 off")
@@ -196,6 +200,9 @@ class TrainConfig:
         if not all(isinstance(t, str) and t for t in self.teachers):
             raise ConfigError(f"{prefix}.teachers={self.teachers}: expected a list of "
                               "model file paths")
+        if self.freeze_layers and not self.init:
+            raise ConfigError(f"{prefix}.freeze_layers={self.freeze_layers}: freezes "
+                              "weights a run starts from: set train.init too")
 
 
 @dataclass
@@ -209,6 +216,10 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
+    def check(self, prefix: str) -> None:
+        if self.train.freeze_layers > self.model.layers:
+            raise ConfigError(f"train.freeze_layers={self.train.freeze_layers}: expected at "
+                              f"most model.layers ({self.model.layers})")
 
 
 _EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")

@@ -485,6 +485,31 @@ def test_train_init_transfers_to_another_label_set(tiny_corpus, tiny_run, tmp_pa
     assert "train.init=" in deeper.stderr and "layers differ" in deeper.stderr
 
 
+def test_train_freeze_layers_keeps_the_loaded_layers(tiny_corpus, tiny_run, tmp_path):
+    """train.freeze_layers: fine-tuning at a learning rate that moves weights leaves the
+    frozen recurrent layers exactly as loaded while the classifier learns; freezing without
+    train.init, or more layers than the model has, is refused with one line."""
+    run = tmp_path / "frozen"
+    init = f"--set=train.init={tiny_run / 'model.pt'}"
+    res = _kws("train", "--out", str(run), "--no-progress", init, "--set=train.freeze_layers=1",
+               *tiny_overrides(tiny_corpus, **{"model.hidden": 32, "train.epochs": 1,
+                                               "train.lr": 0.01}))
+    assert res.returncode == 0, res.stderr[-2000:]
+    source, tuned = _weights(tiny_run / "model.pt"), _weights(run / "model.pt")
+    layer_keys = [k for k in source if k.startswith("layers.0.")]
+    assert layer_keys
+    for key in layer_keys:
+        assert torch.equal(source[key], tuned[key]), key
+    assert not torch.allclose(source["classifier.weight"], tuned["classifier.weight"],
+                              atol=1e-4)
+    for extra, message in ((["--set=train.freeze_layers=1"], "set train.init too"),
+                           ([init, "--set=train.freeze_layers=2"], "at most model.layers")):
+        bad = _kws("train", "--out", str(tmp_path / "bad"), "--no-progress", *extra,
+                   *tiny_overrides(tiny_corpus, **{"model.hidden": 32}))
+        assert bad.returncode == 2, bad.stderr[-500:]
+        assert "train.freeze_layers=" in bad.stderr and message in bad.stderr
+
+
 def test_train_batches_carry_mel_band_masks_into_the_front_end(tiny_corpus, tmp_path):
     """With augment.freq_mask_space=mel a training batch's features differ from the same
     batch without frequency masks only by the masked mel bands: the time masks (drawn

@@ -182,6 +182,11 @@ class Trainer:
         self.model.set_normalization(mean.to(self.device), std.to(self.device))
         if cfg.train.init:
             self._load_init(cfg.train.init)
+        for layer in self.model.layers[:cfg.train.freeze_layers]:
+            layer.requires_grad_(False)  # kept as loaded: no gradient, no weight decay
+        if cfg.train.freeze_layers:
+            self.log(f"train.freeze_layers: the first {cfg.train.freeze_layers} recurrent "
+                     "layer(s) keep their loaded weights")
         self.ema = WeightAverage(self.model, cfg.train.ema) if cfg.train.ema > 0 else None
         self.teachers = [self._load_teacher(p) for p in cfg.train.teachers]
         self.train_clips = torch.from_numpy(np.array(train.clips)).to(self.device)
@@ -207,7 +212,8 @@ class Trainer:
             self.net = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda"
                 else None)
-        self.opt = make_optimizer(self.model.parameters(), cfg.train)
+        self.opt = make_optimizer([p for p in self.model.parameters() if p.requires_grad],
+                                  cfg.train)
         self.sched = make_schedule(self.opt, cfg.train, total)
         self.amp = cfg.train.amp and self.device.type == "cuda"
         self.amp_dtype = torch.float16 if cfg.train.amp_dtype == "float16" else torch.bfloat16
