@@ -88,6 +88,17 @@ class DataConfig:
     noise: list = spec([], doc="noise folders/files for augmentation and _silence_")
     cache_dir: str = spec("", doc="waveform cache; empty: the user cache directory")
     balance: bool = spec(False, doc="sample classes equally in training")
+    extra_share: float = spec(0.0, lo=0.0, hi=0.9,
+                              doc="share of each epoch drawn afresh from the extra_train "
+                                  "clips (0: every extra clip, once per epoch)")
+
+    def check(self, prefix: str) -> None:
+        if self.extra_share and not self.extra_train:
+            raise ConfigError(f"{prefix}.extra_share={self.extra_share}: sets the share of "
+                              "extra_train clips: set data.extra_train too")
+        if self.extra_share and self.balance:
+            raise ConfigError(f"{prefix}.extra_share={self.extra_share}: expected 0 with "
+                              "data.balance (both set how an epoch is drawn)")
 
 
 @dataclass

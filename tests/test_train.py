@@ -580,3 +580,47 @@ def test_train_distillation_follows_the_teachers_not_the_labels(tiny_corpus, tin
                  *tiny_overrides(other, **{"train.teachers": f"[{swapped}]"}))
     assert wrong.returncode == 2
     assert "train.teachers:" in wrong.stderr and "differ" in wrong.stderr
+
+
+def test_train_extra_share_draws_a_fixed_share_of_extra_clips(tiny_corpus, tmp_path):
+    """data.extra_share: every epoch holds each of the corpus' own clips once plus a fresh
+    draw of extra clips making up the share; a share the extra clips cannot fill takes all
+    of them and says so; the setting is refused without extra_train or with balance."""
+    import shutil
+
+    from kws.config import load_config
+    from kws.errors import ConfigError
+    from kws.train.trainer import Trainer
+
+    extra_corpus = tmp_path / "extra"
+    shutil.copytree(tiny_corpus, extra_corpus)  # same words, other paths
+    base = [o.removeprefix("--set=") for o in tiny_overrides(tiny_corpus)]
+    cfg = load_config(None, [*base, f"data.extra_train=[{extra_corpus}]", "data.extra_share=0.2"])
+    tr = Trainer(cfg, tmp_path / "run", log=lambda *_: None, progress=False)
+    tr._setup()
+    own = np.flatnonzero(~tr.extra_mask)
+    extra = set(np.flatnonzero(tr.extra_mask).tolist())
+    assert 0 < len(extra) <= len(own)  # the copy of the words (the own split adds _silence_)
+    draws = []
+    for epoch in range(2):
+        order = tr._epoch_order(epoch)
+        picked = [i for i in order.tolist() if i in extra]
+        assert sorted(set(order.tolist()) - extra) == own.tolist()
+        assert len(order) == len(own) + len(picked) and len(set(picked)) == len(picked)
+        assert abs(len(picked) / len(order) - 0.2) < 0.01
+        draws.append(set(picked))
+    assert draws[0] != draws[1]
+    assert tr.steps_per_epoch == len(order) // cfg.train.batch_size
+
+    notes: list[str] = []
+    full = load_config(None, [*base, f"data.extra_train=[{extra_corpus}]", "data.extra_share=0.9"])
+    capped = Trainer(full, tmp_path / "capped", log=notes.append, progress=False)
+    capped._setup()
+    assert len(capped._epoch_order(0)) == len(capped.train_clips)
+    assert any("data.extra_share=0.9: only" in n for n in notes)
+
+    for extra_set, message in ((["data.extra_share=0.2"], "set data.extra_train too"),
+                               ([f"data.extra_train=[{extra_corpus}]", "data.extra_share=0.2",
+                                 "data.balance=true"], "with data.balance")):
+        with pytest.raises(ConfigError, match=message):
+            load_config(None, [*base, *extra_set])

@@ -25,6 +25,7 @@ class TaskData:
     noise: np.ndarray                        # float32 training noise bank
     noise_paths: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    extra: frozenset = frozenset()          # (path, offset) of the extra corpora's clips
 
     @property
     def silence_index(self) -> int:
@@ -33,6 +34,12 @@ class TaskData:
     def label_indices(self, split: str) -> np.ndarray:
         index = {lab: i for i, lab in enumerate(self.labels)}
         return np.array([index[r.label] for r in self.splits[split].rows], dtype=np.int64)
+
+    def extra_mask(self) -> np.ndarray:
+        """Which training clips came from `data.extra_train` corpora, so that an epoch
+        can draw them at a set share (`data.extra_share`)."""
+        return np.array([(r.path, r.offset) in self.extra for r in self.splits["train"].rows],
+                        dtype=bool)
 
 
 def extra_rows(paths: list[str], labels: set[str], exclude: set[str] = frozenset()) -> list[Row]:
@@ -109,4 +116,5 @@ def prepare_task(data: DataConfig, sample_rate: int, seed: int = 0, workers: int
         splits[split] = cache
     if len(splits["train"].rows) == 0:
         raise KwsInputError(f"data.corpus={data.corpus}: no readable training clips")
-    return TaskData(labels, splits, noise_bank(noise, sample_rate), noise, notes)
+    return TaskData(labels, splits, noise_bank(noise, sample_rate), noise, notes,
+                    frozenset((r.path, r.offset) for r in extra))

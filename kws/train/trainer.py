@@ -202,7 +202,11 @@ class Trainer:
         if cfg.train.batch_size % dist.world:
             raise KwsInputError(f"train.batch_size={cfg.train.batch_size}: must be divisible "
                                 f"by the number of processes ({dist.world})")
-        self.steps_per_epoch = max(1, len(self.train_clips) // cfg.train.batch_size)
+        self.extra_mask = self.data.extra_mask()
+        self.extra_per_epoch = self._extra_per_epoch()
+        epoch_size = int((~self.extra_mask).sum()) + self.extra_per_epoch \
+            if cfg.data.extra_share else len(self.train_clips)
+        self.steps_per_epoch = max(1, epoch_size // cfg.train.batch_size)
         total = self.steps_per_epoch * cfg.train.epochs
         if cfg.train.max_steps:
             total = min(total, cfg.train.max_steps)
@@ -369,9 +373,34 @@ class Trainer:
         correct = int((pred == labels.cpu().numpy()).sum())
         return float(loss.item()), correct, len(labels)
 
+    def _extra_per_epoch(self) -> int:
+        """Extra clips per epoch for `data.extra_share`: share / (1 - share) times the
+        corpus' own clips, capped at how many there are (logged when capped)."""
+        share = self.cfg.data.extra_share
+        if not share:
+            return 0
+        own, extra = int((~self.extra_mask).sum()), int(self.extra_mask.sum())
+        want = round(share / (1.0 - share) * own)
+        if want > extra:
+            self.log(f"data.extra_share={share}: only {extra} extra clips for {own} of the "
+                     f"corpus' own, so each epoch takes all of them "
+                     f"(share {extra / (own + extra):.2f})")
+        return min(want, extra)
+
+    def _extra_note(self) -> str:
+        if not self.cfg.data.extra_share:
+            return ""
+        return f" ({self.extra_per_epoch} of the {int(self.extra_mask.sum())} extra per epoch)"
+
     def _epoch_order(self, epoch: int) -> np.ndarray:
         rng = np.random.default_rng([self.cfg.train.seed, epoch])
         n = len(self.train_clips)
+        if self.cfg.data.extra_share:
+            # A fresh draw of extra clips each epoch: the run sees all of their variety
+            # while they stay a fixed minority of every epoch.
+            extra = rng.choice(np.flatnonzero(self.extra_mask), size=self.extra_per_epoch,
+                               replace=False)
+            return rng.permutation(np.concatenate([np.flatnonzero(~self.extra_mask), extra]))
         if not self.cfg.data.balance:
             return rng.permutation(n)
         labels = self.train_labels.cpu().numpy()
@@ -438,7 +467,8 @@ class Trainer:
         m = self.model
         self.log(f"model {cfg.model.family} {cfg.model.layers}x{cfg.model.hidden}: "
                  f"{m.num_params():,} parameters, {m.macs_per_frame()['model']:,} MACs/frame; "
-                 f"{len(self.data.labels)} classes; {len(self.train_clips)} training clips; "
+                 f"{len(self.data.labels)} classes; {len(self.train_clips)} training clips"
+                 f"{self._extra_note()}; "
                  f"device {self.device}{' (AMP ' + cfg.train.amp_dtype + ')' if self.amp else ''}"
                  f"{f'; {self.dist.world} processes' if self.dist.world > 1 else ''}")
         stop = False
