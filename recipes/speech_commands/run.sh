@@ -10,8 +10,10 @@
 #         2 train   3 evaluate (test list accuracy + 60-min stream at 10 dB SNR)
 #         4 export (verified INT8 bundle in DIR/bundle)
 # Here: --data ../shared/data/speech_commands_mini (the noise beside it is used too). On that
-# small copy, start from another corpus' model: after the arabic_speech_commands recipe,
-# --set train.init=EXP_AR/gru/model.pt (transfer) gives 93 % on the test list, 88 % without.
+# small copy, start from another corpus' model: after the arabic_speech_commands recipe
+# (GRU 2x160), --set train.init=EXP_AR/gru/model.pt --set model.hidden=160 (transfer; with
+# --set train.freeze_layers=1: 92.0 % on the test list; from its earlier 2x128 model, 93.1 %)
+# against 88 % without.
 TASK=sc12
 SYNTH=0
 ARGS=()
