@@ -79,13 +79,13 @@ class DataConfig:
     corpus: str = spec("", doc="corpus path: a folder or a CSV manifest")
     task: str = spec("auto", choices=("auto", "sc12", "sc35", "words"),
                      doc="label set; sc12/sc35 apply to Speech Commands layouts")
-    extra_train: list = spec([], doc="more corpora whose training clips join the training "
+    extra_train: list[str] = spec([], doc="more corpora whose training clips join the training "
                                      "split")
-    extra_exclude: list = spec([], doc="labels of the extra corpora to leave out")
+    extra_exclude: list[str] = spec([], doc="labels of the extra corpora to leave out")
     clip_seconds: float = spec(1.0, lo=0.2, hi=10.0)
     silence_fraction: float = spec(0.1, lo=0.0, hi=1.0,
                                    doc="_silence_ clips per split, as a fraction of its size")
-    noise: list = spec([], doc="noise folders/files for augmentation and _silence_")
+    noise: list[str] = spec([], doc="noise folders/files for augmentation and _silence_")
     cache_dir: str = spec("", doc="waveform cache; empty: the user cache directory")
     balance: bool = spec(False, doc="sample classes equally in training")
     extra_share: float = spec(0.0, lo=0.0, hi=0.9,
@@ -197,7 +197,7 @@ class TrainConfig:
     ema: float = spec(0.0, lo=0.0, hi=0.99999,
                       doc="decay of a moving average of the weights that is validated and "
                           "saved (e.g. 0.999); 0 off")
-    teachers: list = spec([], doc="model files (model.pt, same labels) whose averaged "
+    teachers: list[str] = spec([], doc="model files (model.pt, same labels) whose averaged "
                                   "posteriors the run learns from too: distillation")
     distill: float = spec(0.5, lo=0.0, hi=1.0,
                           doc="weight of the teachers' posteriors against the labels")
@@ -240,6 +240,33 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def _list_string(key: str, item: Any) -> str:
+    """An item of a list of names (labels, paths): a bare number such as a digit label
+    (`[7]`) is its text; anything else that is not a string is an error."""
+    if isinstance(item, int) and not isinstance(item, bool):
+        return str(item)
+    if not isinstance(item, str):
+        raise ConfigError(f"{key}: item {item!r} is not a name; expected a list of strings")
+    return item
+
+
+def _read_yaml(text: str) -> Any:
+    """YAML with YAML 1.2 booleans: only true/false are booleans, so labels such as yes, no,
+    on and off (Speech Commands words) stay strings in a file and in `--set` values."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    bool_tag = "tag:yaml.org,2002:bool"
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != bool_tag]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    Loader.add_implicit_resolver(bool_tag, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                 list("tTfF"))
+    return yaml.load(text, Loader=Loader)  # a SafeLoader: no code runs from a config
+
+
 def _coerce(key: str, value: Any, tp: Any, meta: dict) -> Any:
     """Check one value against its declared type and rules; return it (ints widen to float)."""
     origin = typing.get_origin(tp)
@@ -263,8 +290,10 @@ def _coerce(key: str, value: Any, tp: Any, meta: dict) -> Any:
     elif tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{key}={value!r}: expected a string")
-    elif tp is list and not isinstance(value, list):
+    elif (tp is list or typing.get_origin(tp) is list) and not isinstance(value, list):
         raise ConfigError(f"{key}={value!r}: expected a list")
+    elif typing.get_args(tp) == (str,):
+        value = [_list_string(key, item) for item in value]
     if value != value:  # NaN
         raise ConfigError(f"{key}={value!r}: expected a finite number")
     lo, hi, choices = meta.get("lo"), meta.get("hi"), meta.get("choices")
@@ -321,7 +350,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not path:
         raise ConfigError(f"--set {text!r}: empty key")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
+        parsed = _read_yaml(value) if value.strip() else ""
     except yaml.YAMLError as exc:
         raise ConfigError(f"--set {text!r}: value is not valid YAML "
                           f"({exc.__class__.__name__})") from None
@@ -350,7 +379,7 @@ def load_yaml(path: str | Path) -> dict:
     if not p.is_file():
         raise ConfigError(f"{p}: config file not found")
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+        raw = _read_yaml(p.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"{p}: not valid YAML ({first})") from None

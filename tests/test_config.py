@@ -39,6 +39,20 @@ def test_config_exponent_without_a_dot_is_a_number(tmp_path):
     assert load_config(None, ["name=1e-4"]).name == "1e-4"  # a text key keeps the text
 
 
+def test_config_yes_no_on_off_stay_words(tmp_path):
+    # YAML 1.1 reads yes/no/on/off as booleans: Speech Commands labels would silently turn
+    # into True/False and, e.g., exclude nothing
+    words = ["yes", "no", "on", "off", "up"]
+    cfg = load_config(None, ["data.extra_exclude=[yes, no, on, off, up]", "train.amp=false"])
+    assert cfg.data.extra_exclude == words and cfg.train.amp is False
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {extra_exclude: [yes, no, on, off, up]}\n")
+    assert load_config(path).data.extra_exclude == words
+    save_config(cfg, path)
+    assert load_config(path).data.extra_exclude == words
+    assert load_config(None, ["data.extra_exclude=[0, 7]"]).data.extra_exclude == ["0", "7"]
+
+
 @pytest.mark.parametrize("override,pattern", [
     (["model.hiddn=64"], r"^model\.hiddn: unknown key"),
     (["modle.hidden=64"], r"^modle: unknown key"),
@@ -50,6 +64,8 @@ def test_config_exponent_without_a_dot_is_a_number(tmp_path):
     (["train.schedule=linear"], r"^train\.schedule='linear': expected one of"),
     (["train.teachers=[a.pt]", "train.loss=maxpool"], r"^train\.teachers: distillation"),
     (["train.teachers=a.pt"], r"^train\.teachers='a\.pt': expected a list"),
+    (["data.extra_exclude=[1.5]"], r"^data\.extra_exclude: item 1\.5 is not a name"),
+    (["augment.end_align=yes"], r"^augment\.end_align='yes': expected true or false"),
     (["model.family=transformer"], r"^model\.family='transformer': expected one of"),
     (["augment.context_ms=6000"], r"^augment\.context_ms=6000(\.0)?: out of range"),
     (["augment.snr_db=[20, 5]"], r"^augment\.snr_db=\[20, 5\]: expected \[low, high\]"),
