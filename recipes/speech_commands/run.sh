@@ -41,7 +41,9 @@ default_noise "$DATA"
 SYN_SET=()
 # Synthetic clips make up 15 % of each epoch (a fresh draw each time): as the majority
 # (all 3,622 beside 2,072 real) they cost 6 points on the test list; at 15 % they cost 1.7
-# points on the mean of three seeds (86.5 % against 88.2 %): synthetic speech does not help here.
+# points on the mean of three seeds (86.5 % against 88.2 %): synthetic speech does not help here,
+# not even with a quarter of the real speakers; a model of synthetic clips alone gets 40 % of
+# the real test list (README, extra corpora).
 if [ "$SYNTH" = 1 ]; then
     SYN_SET=(--set "data.extra_train=[$OUT/synthetic]" --set data.extra_share=0.15)
 fi
