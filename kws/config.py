@@ -79,8 +79,8 @@ class DataConfig:
     corpus: str = spec("", doc="corpus path: a folder or a CSV manifest")
     task: str = spec("auto", choices=("auto", "sc12", "sc35", "words"),
                      doc="label set; sc12/sc35 apply to Speech Commands layouts")
-    extra_train: list[str] = spec([], doc="more corpora whose training clips join the training "
-                                     "split")
+    extra_train: list[str] = spec([], doc="more corpora whose training clips join the "
+                                          "training split")
     extra_exclude: list[str] = spec([], doc="labels of the extra corpora to leave out")
     clip_seconds: float = spec(1.0, lo=0.2, hi=10.0)
     silence_fraction: float = spec(0.1, lo=0.0, hi=1.0,
@@ -197,8 +197,9 @@ class TrainConfig:
     ema: float = spec(0.0, lo=0.0, hi=0.99999,
                       doc="decay of a moving average of the weights that is validated and "
                           "saved (e.g. 0.999); 0 off")
-    teachers: list[str] = spec([], doc="model files (model.pt, same labels) whose averaged "
-                                  "posteriors the run learns from too: distillation")
+    teachers: list[str] = spec([], doc="model files (model.pt, same labels) whose "
+                                       "averaged posteriors the run learns from too: "
+                                       "distillation")
     distill: float = spec(0.5, lo=0.0, hi=1.0,
                           doc="weight of the teachers' posteriors against the labels")
     distill_temperature: float = spec(2.0, lo=0.5, hi=20.0,
