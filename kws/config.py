@@ -9,6 +9,7 @@ before validation, so they are checked exactly like the file.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import types
 import typing
@@ -209,7 +210,7 @@ class TrainConfig:
         if self.teachers and self.loss == "maxpool":
             raise ConfigError(f"{prefix}.teachers: distillation matches the decision frame "
                               "of train.loss end or last_frame, not maxpool")
-        if not all(isinstance(t, str) and t for t in self.teachers):
+        if not all(self.teachers):  # items are strings (from_dict): none may be empty
             raise ConfigError(f"{prefix}.teachers={self.teachers}: expected a list of "
                               "model file paths")
         if self.freeze_layers and not self.init:
@@ -251,9 +252,10 @@ def _list_string(key: str, item: Any) -> str:
     return item
 
 
-def _read_yaml(text: str) -> Any:
-    """YAML with YAML 1.2 booleans: only true/false are booleans, so labels such as yes, no,
-    on and off (Speech Commands words) stay strings in a file and in `--set` values."""
+@functools.cache
+def _yaml12_loader() -> type:
+    """PyYAML's safe loader with YAML 1.2 booleans: only true/false are booleans, so labels
+    such as yes, no, on and off (Speech Commands words) stay strings."""
     import yaml
 
     class Loader(yaml.SafeLoader):
@@ -265,7 +267,14 @@ def _read_yaml(text: str) -> Any:
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
     Loader.add_implicit_resolver(bool_tag, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
                                  list("tTfF"))
-    return yaml.load(text, Loader=Loader)  # a SafeLoader: no code runs from a config
+    return Loader
+
+
+def _read_yaml(text: str) -> Any:
+    """A config file or `--set` value; a safe loader, so no code runs from a config."""
+    import yaml
+
+    return yaml.load(text, Loader=_yaml12_loader())
 
 
 def _coerce(key: str, value: Any, tp: Any, meta: dict) -> Any:
@@ -291,10 +300,11 @@ def _coerce(key: str, value: Any, tp: Any, meta: dict) -> Any:
     elif tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{key}={value!r}: expected a string")
-    elif (tp is list or typing.get_origin(tp) is list) and not isinstance(value, list):
-        raise ConfigError(f"{key}={value!r}: expected a list")
-    elif typing.get_args(tp) == (str,):
-        value = [_list_string(key, item) for item in value]
+    elif tp is list or typing.get_origin(tp) is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}={value!r}: expected a list")
+        if tp == list[str]:
+            value = [_list_string(key, item) for item in value]
     if value != value:  # NaN
         raise ConfigError(f"{key}={value!r}: expected a finite number")
     lo, hi, choices = meta.get("lo"), meta.get("hi"), meta.get("choices")
