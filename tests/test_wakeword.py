@@ -176,9 +176,9 @@ def test_wakeword_partial_phrase_does_not_fire(wake_bundle, wake_corpus, spoken_
     parts = [a for _, a in _clips_by_text(spoken_by_test_voices, "test", set(PARTIALS))]
     assert len(whole) >= 20 and len(parts) >= 25
     noise = [str(p) for p in sorted((wake_corpus / "_background_noise_").glob("*.wav"))]
-    audio, events = build_stream(whole, parts, noise,
-                                 seconds=420, snr_db=20, rate=16000, seed=6,
-                                 gap_s=(2.0, 4.0), filler_prob=0.7)
+    built = build_stream(whole, parts, noise, seconds=420, snr_db=20, rate=16000, seed=6,
+                         gap_s=(2.0, 4.0), filler_prob=0.7)
+    audio, events = built.audio, built.events
     phrase, gaps = _phrase_and_gap_peaks(wake_bundle, audio, events)
     assert len(gaps) >= 0.8 * len(events)
     # area under the ROC curve: the chance that a phrase outscores a stretch between phrases

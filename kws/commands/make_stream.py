@@ -31,6 +31,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="noise file or folder (repeatable; the corpus' own noise is used too)")
     p.add_argument("--filler", action="append", default=[],
                    help="corpus of non-keyword speech placed between keywords (repeatable)")
+    p.add_argument("--continuous", action="append", default=[], metavar="PATH",
+                   help="folder of continuous speech recordings (e.g. "
+                   "../shared/data/continuous_speech; repeatable): filler speech too, split "
+                   "by file like the stream")
+    p.add_argument("--inside", type=float, default=0.0, metavar="SHARE",
+                   help="share of keywords said inside running speech (a continuous "
+                   "recording split at a pause, or filler words just before and after)")
     p.add_argument("--filler-prob", type=float, default=0.3,
                    help="share of placed clips that are non-keyword speech")
     p.add_argument("--keywords", help="comma-separated subset of keywords to place (the "
@@ -49,12 +56,14 @@ def run(args: argparse.Namespace) -> int:
     summary = make_stream(args.corpus, args.out, args.labels, args.split, args.task,
                           args.minutes, args.snr, args.noise, args.filler, keywords,
                           args.filler_prob, args.seed, filler_split=args.filler_split,
-                          gap_s=args.gap)
+                          gap_s=args.gap, continuous=args.continuous,
+                          inside_prob=args.inside)
     if args.json:
         print_json(summary)
     else:
         print(f"{summary['seconds'] / 60:.1f} min, {summary['keywords']} keywords "
               f"({summary['distinct_keyword_clips']} distinct clips, "
-              f"{summary['filler_clips']} filler clips) at {args.snr} dB SNR -> "
-              f"{summary['audio']} + {summary['labels']}")
+              f"{summary['filler_clips']} filler clips, "
+              f"{summary['continuous_recordings']} continuous recordings) at {args.snr} dB "
+              f"SNR -> {summary['audio']} + {summary['labels']}")
     return 0
