@@ -17,7 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(see kws make-stream)")
     p.add_argument("--labels", metavar="CSV", help="its label file (default: WAV with .csv)")
     p.add_argument("--target-fa", type=float, default=1.0,
-                   help="false alarms per hour to pick the threshold for (default 1)")
+                   help="false alarms per hour to pick the thresholds for (default 1): one "
+                   "shared (the DET point) and one per keyword, written to "
+                   "OUT/thresholds.json, which kws export puts in the bundle")
     p.add_argument("--smoothing-ms", type=float, help="posterior smoothing window")
     p.add_argument("--refractory-ms", type=float, help="silence after a detection")
     p.add_argument("--no-clips", action="store_true", help="skip the clip evaluation")
@@ -63,8 +65,9 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_json(out / f"{stem}.json", report)
         plot_det(report, out / f"{stem}_det.png", f"{target.name} on {Path(args.stream).name}")
         atomic_write_json(out / "thresholds.json", {
-            "thresholds": dict.fromkeys(report["keywords"], report["threshold"]),
-            "target_false_alarms_per_hour": args.target_fa, "stream": str(args.stream)})
+            "thresholds": report["calibrated_thresholds"],
+            "target_false_alarms_per_hour": args.target_fa, "stream": str(args.stream),
+            "at_calibrated_thresholds": report["at_calibrated_thresholds"]})
         result["stream"] = report
         quiet(format_stream_report(report, clip["accuracy"] if clip else None))
         quiet(f"report: {out / (stem + '.json')}, DET curve: {out / (stem + '_det.png')}")
