@@ -92,6 +92,14 @@ class DataConfig:
     extra_share: float = spec(0.0, lo=0.0, hi=0.9,
                               doc="share of each epoch drawn afresh from the extra_train "
                                   "clips (0: every extra clip, once per epoch)")
+    continuous: list[str] = spec([], doc="folders of continuous speech without keywords "
+                                         "(their training split, kws.data.continuous): "
+                                         "negatives inside training sequences")
+    continuous_minutes: float = spec(120.0, lo=0.0, hi=10000.0,
+                                     doc="most minutes of continuous speech loaded")
+    hard_negatives: list[str] = spec([], doc="folders of mined hard negatives (`kws mine`): "
+                                             "windows where a model fired on keyword-free "
+                                             "audio, negatives inside training sequences")
 
     def check(self, prefix: str) -> None:
         if self.extra_share and not self.extra_train:
@@ -116,7 +124,11 @@ class AugmentConfig:
     speed: list = spec([0.9, 1.1], doc="[low, high] speed factor (1.0 = off)")
     warp: list = spec([1.0, 1.0], doc="[low, high] vocal tract length perturbation: mel "
                                       "filter frequency factor (1.0 = off)")
-    reverb_prob: float = spec(0.0, lo=0.0, hi=1.0, doc="synthetic room impulse response")
+    reverb_prob: float = spec(0.0, lo=0.0, hi=1.0, doc="room reverberation (a synthetic "
+                              "room, or a measured one from augment.rir)")
+    rir: list[str] = spec([], doc="folders/files of measured room impulse responses (e.g. "
+                                  "../shared/data/rir); half of the reverberated examples "
+                                  "use one of them")
     bandlimit_prob: float = spec(0.0, lo=0.0, hi=1.0, doc="random low/high-pass colouring")
     time_masks: int = spec(2, lo=0, hi=10, doc="SpecAugment masks along time")
     time_mask_frames: int = spec(15, lo=0, hi=100)
@@ -141,6 +153,43 @@ class AugmentConfig:
             raise ConfigError(f"{prefix}.speed={self.speed}: expected factors in [0.5, 2.0]")
         if not 0.7 <= self.warp[0] <= self.warp[1] <= 1.4:
             raise ConfigError(f"{prefix}.warp={self.warp}: expected factors in [0.7, 1.4]")
+
+
+@dataclass
+class SequenceConfig:
+    """Training sequences for continuous audio (kws.data.sequences): several seconds of
+    keywords among and inside other speech, a target for every step, the state carried
+    through the whole sequence. Each step trains on `batch` of them beside the clips."""
+
+    batch: int = spec(0, lo=0, hi=65536, doc="sequences per step; 0: clips only")
+    seconds: float = spec(4.0, lo=1.0, hi=30.0, doc="length of a sequence")
+    weight: float = spec(1.0, lo=0.0, hi=100.0, doc="weight of their loss against the clips'")
+    keyword_share: float = spec(0.35, lo=0.0, hi=1.0, doc="share of items that are keywords")
+    continuous_share: float = spec(0.25, lo=0.0, hi=1.0,
+                                   doc="share of items cut from data.continuous (when set)")
+    hard_share: float = spec(0.15, lo=0.0, hi=1.0,
+                             doc="share of items from data.hard_negatives (when set)")
+    running_share: float = spec(0.5, lo=0.0, hi=1.0,
+                                doc="share of joints between items that are running "
+                                    "speech (joint_ms) rather than pauses (pause_ms)")
+    joint_ms: list = spec([20.0, 150.0], doc="[low, high] joint between words, ms")
+    pause_ms: list = spec([150.0, 1200.0], doc="[low, high] pause between items, ms")
+    margin_ms: float = spec(250.0, lo=0.0, hi=1000.0,
+                            doc="most audio kept around a clip's spoken part, each side")
+    tail_ms: float = spec(200.0, lo=0.0, hi=2000.0,
+                          doc="steps after the target window left free (no loss)")
+
+    def check(self, prefix: str) -> None:
+        for key in ("joint_ms", "pause_ms"):
+            pair = getattr(self, key)
+            if len(pair) != 2 or not all(isinstance(v, int | float) for v in pair) \
+                    or not 0 <= pair[0] <= pair[1]:
+                raise ConfigError(f"{prefix}.{key}={pair}: expected [low, high] numbers, "
+                                  "0 <= low <= high")
+        if self.keyword_share + self.continuous_share + self.hard_share > 1.0:
+            raise ConfigError(f"{prefix}: keyword_share + continuous_share + hard_share = "
+                              f"{self.keyword_share + self.continuous_share + self.hard_share:g}"
+                              ": expected at most 1 (the rest are other words)")
 
 
 @dataclass
@@ -226,6 +275,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    sequences: SequenceConfig = field(default_factory=SequenceConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 

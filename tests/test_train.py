@@ -522,7 +522,7 @@ def test_train_batches_carry_mel_band_masks_into_the_front_end(tiny_corpus, tmp_
             "augment.time_masks": 2, "augment.freq_mask_space": "mel", **extra})]
         trainer = Trainer(load_config(None, overrides), tmp_path / "unused", log=lambda *_: None)
         trainer._setup()
-        return trainer._make_batch(np.arange(16), seed=5)[0]
+        return trainer._make_batch(np.arange(16), seed=5).feats
 
     plain, masked = batch(**{"augment.freq_masks": 0}), batch(**{"augment.freq_masks": 2})
     zero_in_both = (plain == 0) & (masked == 0)

@@ -87,7 +87,7 @@ def split_step_time(cfg: RunConfig, run_dir: Path, device: str,
         if i == warmup:
             _sync(device)
             t0 = time.perf_counter()
-        tr._optimize(*batch)
+        tr._optimize(batch)
     _sync(device)
     model = (time.perf_counter() - t0) / steps
     return {"data_seconds": data, "model_seconds": model,

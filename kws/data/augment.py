@@ -65,9 +65,10 @@ def speed_and_shift(x: Tensor, speed: Tensor, shift: Tensor, pad: int = 0) -> Te
 
 
 def room_and_mic(x: Tensor, reverb: Tensor, band: Tensor, g: torch.Generator,
-                 sample_rate: int) -> Tensor:
+                 sample_rate: int, rirs: Tensor | None = None) -> Tensor:
     """Convolve rows flagged in `reverb` with a synthetic room impulse response
-    (exponentially decaying noise, RT60 0.2-0.9 s, random direct-to-reverberant ratio) and
+    (exponentially decaying noise, RT60 0.2-0.9 s, random direct-to-reverberant ratio), or
+    for half of them with a measured one from `rirs` ([R, 0.5 s], kws.data.rir), and
     colour rows flagged in `band` with a random band-pass (high-pass 50-400 Hz, low-pass
     2.5-7.5 kHz, 2nd-4th order), both in one FFT; level is kept."""
     rows = torch.nonzero(reverb | band).flatten()
@@ -85,6 +86,12 @@ def room_and_mic(x: Tensor, reverb: Tensor, band: Tensor, g: torch.Generator,
     tail[:, 0] = 1.0
     rir = torch.where(reverb[rows][:, None], tail, torch.zeros_like(tail))
     rir[:, 0] = 1.0
+    if rirs is not None and rirs.numel():
+        pick = torch.randint(0, rirs.shape[0], (n,), generator=g, device=device)
+        measured = rirs[pick, :rir_len]
+        measured = torch.nn.functional.pad(measured, (0, rir_len - measured.shape[1]))
+        use = reverb[rows] & _chance(g, n, 0.5, device)
+        rir = torch.where(use[:, None], measured, rir)
     spec = torch.fft.rfft(x[rows], nfft) * torch.fft.rfft(rir, nfft)
     freqs = torch.fft.rfftfreq(nfft, 1 / sample_rate).to(device)
     hp = _uniform(g, n, 50.0, 400.0, device)[:, None]
@@ -101,17 +108,21 @@ def room_and_mic(x: Tensor, reverb: Tensor, band: Tensor, g: torch.Generator,
     return out
 
 
-def mix_noise(x: Tensor, region: slice, noise_bank: Tensor, apply: Tensor, snr_db: Tensor,
-              g: torch.Generator) -> Tensor:
+def mix_noise(x: Tensor, region: slice | Tensor, noise_bank: Tensor, apply: Tensor,
+              snr_db: Tensor, g: torch.Generator) -> Tensor:
     """Add a random segment of `noise_bank` to rows flagged in `apply`, scaled to `snr_db`
-    against the signal power inside `region` (the clip, not the context)."""
+    against the signal power inside `region`: a slice (the clip, not the context) or a
+    bool mask [B, L] (where a sequence holds speech)."""
     if noise_bank.numel() <= x.shape[-1] or not bool(apply.any()):
         return x
     b, length = x.shape
     start = torch.randint(0, noise_bank.numel() - length, (b,), generator=g,
                           device=x.device)
     seg = noise_bank[start[:, None] + torch.arange(length, device=x.device)[None]]
-    p_sig = x[:, region].pow(2).mean(dim=1).clamp(min=1e-8)
+    if isinstance(region, slice):
+        p_sig = x[:, region].pow(2).mean(dim=1).clamp(min=1e-8)
+    else:
+        p_sig = ((x.pow(2) * region).sum(dim=1) / region.sum(dim=1).clamp(min=1)).clamp(min=1e-8)
     p_noise = seg.pow(2).mean(dim=1).clamp(min=1e-10)
     scale = torch.sqrt(p_sig / (p_noise * 10 ** (snr_db / 10)))
     return x + seg * (scale * apply)[:, None]
@@ -120,10 +131,11 @@ def mix_noise(x: Tensor, region: slice, noise_bank: Tensor, apply: Tensor, snr_d
 def augment_batch(clips: Tensor, labels: Tensor, pool: Tensor, pool_labels: Tensor,
                   noise_bank: Tensor, cfg: AugmentConfig, context_samples: int,
                   sample_rate: int, g: torch.Generator, word_ends: Tensor | None = None,
-                  silence: int = -1) -> Composite:
+                  silence: int = -1, rirs: Tensor | None = None) -> Composite:
     """clips [B, L] float in [-1, 1] -> augmented composites [B, context + L].
 
-    `pool` ([N, L]) is where context prefixes come from (the training clips). With
+    `pool` ([N, L]) is where context prefixes come from (the training clips); `rirs`
+    measured room impulse responses for reverberation (kws.data.rir). With
     `word_ends` (sample where each clip's spoken part ends) and cfg.end_align, spoken clips
     are shifted so the word ends end_margin_ms before the clip's end: the last frame, which
     last-frame training supervises, then comes a fixed short time after the word, which is
@@ -145,7 +157,7 @@ def augment_batch(clips: Tensor, labels: Tensor, pool: Tensor, pool_labels: Tens
     gain = 10 ** (_uniform(g, b, *cfg.gain_db, device) / 20)
     x = x * gain[:, None]
     x = room_and_mic(x, _chance(g, b, cfg.reverb_prob, device),
-                     _chance(g, b, cfg.bandlimit_prob, device), g, sample_rate)
+                     _chance(g, b, cfg.bandlimit_prob, device), g, sample_rate, rirs)
     context_label = torch.full((b,), -1, dtype=torch.long, device=device)
     if context_samples > 0:
         use = _chance(g, b, cfg.context_prob, device)

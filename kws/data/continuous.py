@@ -44,17 +44,18 @@ def continuous_rows(paths: list[str], split: str = "all") -> list[Row]:
 
 def load_recordings(rows: list[Row], rate: int, max_seconds: float = float("inf"),
                     log=print) -> list[np.ndarray]:
-    """Decode recordings (float32 at `rate`) until `max_seconds` are loaded; unreadable
-    files are reported and left out."""
-    out, total = [], 0
+    """Decode recordings (float32 at `rate`), at most `max_seconds` of them (the last one
+    cut to fit); unreadable files are reported and left out."""
+    out, total, limit = [], 0, max_seconds * rate
     for r in rows:
-        if total >= max_seconds * rate:
+        if total >= limit:
             break
         try:
             audio = load_audio(r.path, rate)
         except AudioError as exc:
             log(f"left out {exc}")
             continue
+        audio = audio[:int(min(audio.size, limit - total))]
         out.append(audio)
         total += audio.size
     return out

@@ -26,6 +26,8 @@ from kws.atomic import atomic_write_json, atomic_write_text, remove_stale_tempor
 from kws.audio import active_region
 from kws.config import RunConfig, load_config, save_config, to_dict
 from kws.data.augment import augment_batch, spec_mask
+from kws.data.rir import load_rirs
+from kws.data.sequences import Material, build_material, make_sequences, step_ends
 from kws.data.task import TaskData, prepare_task
 from kws.errors import KwsInputError
 from kws.eval.clips import clip_log_posteriors
@@ -33,12 +35,32 @@ from kws.features.mfcc import num_frames
 from kws.models import KwsModel
 from kws.train.checkpoint import CheckpointStore, load_model, read_model_file, save_model
 from kws.train.ema import WeightAverage
-from kws.train.loss import LOSSES, Classes, clip_predictions, distillation_loss
+from kws.train.loss import (
+    LOSSES,
+    Classes,
+    clip_predictions,
+    distillation_loss,
+    sequence_loss,
+)
 from kws.train.rundir import RunLock, has_run
 
 
 class TrainingError(RuntimeError):
     """Training cannot go on (a non-finite loss with nan_policy=stop)."""
+
+
+@dataclass
+class Batch:
+    """What one step trains on (this rank's share): clip features with their labels,
+    context labels and teachers' posteriors, and training sequences with per-step targets
+    (None when sequences.batch is 0)."""
+
+    feats: Tensor
+    labels: Tensor
+    context_label: Tensor
+    teacher_probs: Tensor | None = None
+    seq_feats: Tensor | None = None
+    seq_targets: Tensor | None = None
 
 
 @dataclass
@@ -192,8 +214,12 @@ class Trainer:
         self.train_clips = torch.from_numpy(np.array(train.clips)).to(self.device)
         self.train_labels = torch.from_numpy(self.data.label_indices("train")).to(self.device)
         self.noise = torch.from_numpy(self.data.noise).to(self.device)
-        self.word_ends = torch.tensor([active_region(c.astype(np.float32) / 32768.0, sr)[1]
-                                       for c in np.asarray(train.clips)], device=self.device)
+        spoken = torch.tensor([active_region(c.astype(np.float32) / 32768.0, sr)
+                               for c in np.asarray(train.clips)], device=self.device)
+        self.word_ends = spoken[:, 1]
+        self.rirs = torch.from_numpy(load_rirs(cfg.augment.rir, sr)).to(self.device) \
+            if cfg.augment.rir else None
+        self.material = self._sequence_material(spoken) if cfg.sequences.batch else None
         hop = cfg.features.hop_length * cfg.model.frame_stride  # keeps stacking aligned
         self.context = round(cfg.augment.context_ms * sr / 1000 / hop) * hop \
             if cfg.augment.context_prob > 0 else 0
@@ -201,6 +227,9 @@ class Trainer:
             cfg.model.frame_stride  # recurrent steps of the clip region
         if cfg.train.batch_size % dist.world:
             raise KwsInputError(f"train.batch_size={cfg.train.batch_size}: must be divisible "
+                                f"by the number of processes ({dist.world})")
+        if cfg.sequences.batch % dist.world:
+            raise KwsInputError(f"sequences.batch={cfg.sequences.batch}: must be divisible "
                                 f"by the number of processes ({dist.world})")
         self.extra_mask = self.data.extra_mask()
         self.extra_per_epoch = self._extra_per_epoch()
@@ -226,6 +255,38 @@ class Trainer:
         self.loss_fn = LOSSES[cfg.train.loss]
         self.classes = Classes.of(self.data.labels, self.device)
         self.store = CheckpointStore(self.run_dir / "ckpt")
+
+    def _sequence_material(self, spoken: Tensor) -> Material:
+        """The training clips and recordings that training sequences are made of."""
+        from kws.audio import load_audio
+        from kws.data.continuous import continuous_rows, load_recordings
+        from kws.data.noise import noise_files
+        from kws.errors import AudioError
+
+        cfg, sr = self.cfg, self.cfg.features.sample_rate
+        continuous = load_recordings(continuous_rows(list(cfg.data.continuous), "train"), sr,
+                                     cfg.data.continuous_minutes * 60, self.log) \
+            if cfg.data.continuous else []
+        hard = []
+        for path in noise_files(list(cfg.data.hard_negatives)):
+            try:
+                hard.append(load_audio(path, sr))
+            except AudioError as exc:
+                self.log(f"left out {exc}")
+        if cfg.data.hard_negatives and not hard:
+            raise KwsInputError(f"data.hard_negatives={cfg.data.hard_negatives}: no readable "
+                                "audio (run kws mine first)")
+        labels = self.data.label_indices("train")
+        keyword = torch.tensor([not self.data.labels[i].startswith("_") for i in labels])
+        minutes = sum(len(r) for r in continuous) / sr / 60
+        self.log(f"training sequences of {cfg.sequences.seconds:g} s, "
+                 f"{cfg.sequences.batch} per step: {int(keyword.sum())} keyword clips, "
+                 f"{int((~keyword).sum())} others, {minutes:.1f} min of continuous speech, "
+                 f"{len(hard)} hard negatives")
+        train = torch.from_numpy(np.array(self.data.splits["train"].clips)).to(self.device)
+        return build_material(train, torch.from_numpy(labels).to(self.device), spoken,
+                              keyword.to(self.device), self.data.silence_index, continuous,
+                              hard)
 
     def _load_init(self, path: str) -> None:
         """Start from another run's weights. Same labels: fine-tuning, every weight kept.
@@ -311,12 +372,12 @@ class Trainer:
         """One optimizer step on the clips `idx`: (loss, correct, clips on this rank)."""
         self.net.train()  # dropout on; cuDNN's RNN backward needs training mode
         torch.manual_seed(seed)  # dropout
-        return self._optimize(*self._make_batch(idx, seed))
+        return self._optimize(self._make_batch(idx, seed))
 
-    def _make_batch(self, idx: np.ndarray,
-                    seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    def _make_batch(self, idx: np.ndarray, seed: int) -> Batch:
         """The data side of a step: augmented audio -> masked features of this rank's share,
-        with labels, context labels and the teachers' posteriors (None without teachers)."""
+        with labels, context labels and the teachers' posteriors (None without teachers);
+        and the step's training sequences."""
         cfg, dist = self.cfg, self.dist
         g = torch.Generator(device=self.device)
         g.manual_seed(seed)
@@ -325,7 +386,7 @@ class Trainer:
         labels = self.train_labels[index]
         comp = augment_batch(clips, labels, self.train_clips, self.train_labels, self.noise,
                              cfg.augment, self.context, cfg.features.sample_rate, g,
-                             self.word_ends[index], self.data.silence_index)
+                             self.word_ends[index], self.data.silence_index, self.rirs)
         per = len(idx) // dist.world
         mine = slice(dist.rank * per, (dist.rank + 1) * per)
         warp = None if comp.warp is None else comp.warp[mine]
@@ -334,22 +395,39 @@ class Trainer:
                                 self.device, cfg.features.n_mels)
         feats = self.model.features(comp.audio[mine], torch.float32, warp,
                                     None if bands is None else bands[mine])
-        return (feats * keep[mine], labels[mine], comp.context_label[mine],
-                self._teacher_targets(comp.audio[mine]))
+        batch = Batch(feats * keep[mine], labels[mine], comp.context_label[mine],
+                      self._teacher_targets(comp.audio[mine]))
+        if self.material is not None:
+            sr, fe = cfg.features.sample_rate, cfg.features
+            frames = num_frames(round(cfg.sequences.seconds * sr), fe)
+            ends = step_ends(frames, fe.hop_length, fe.win_length, cfg.model.frame_stride)
+            seq = make_sequences(self.material, cfg.sequences, cfg.augment,
+                                 cfg.sequences.batch, sr, ends.to(self.device), g,
+                                 self.noise, self.rirs)
+            per = cfg.sequences.batch // dist.world
+            part = slice(dist.rank * per, (dist.rank + 1) * per)
+            batch.seq_feats = self.model.features(seq.audio[part], torch.float32)
+            batch.seq_targets = seq.targets[part]
+        return batch
 
-    def _optimize(self, feats: Tensor, labels: Tensor, context_label: Tensor,
-                  teacher_probs: Tensor | None = None) -> tuple[float, int, int]:
+    def _optimize(self, batch: Batch) -> tuple[float, int, int]:
         """The model side of a step: forward, loss, backward, clipping, optimizer."""
         cfg = self.cfg
+        labels = batch.labels
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
-            logits, _ = self.net(feats)
+            logits, _ = self.net(batch.feats)
         logits = logits[:, -self.clip_frames:].float()
         loss = self.loss_fn(logits, labels, self.classes, cfg.train.label_smoothing,
-                            context_label)
-        if teacher_probs is not None:
+                            batch.context_label)
+        if batch.teacher_probs is not None:
             w = cfg.train.distill
-            loss = (1 - w) * loss + w * distillation_loss(logits[:, -1], teacher_probs,
+            loss = (1 - w) * loss + w * distillation_loss(logits[:, -1], batch.teacher_probs,
                                                           cfg.train.distill_temperature)
+        if batch.seq_feats is not None:
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+                seq_logits, _ = self.net(batch.seq_feats)
+            loss = loss + cfg.sequences.weight * sequence_loss(
+                seq_logits.float(), batch.seq_targets, self.classes, cfg.train.label_smoothing)
         if not torch.isfinite(loss):
             if cfg.train.nan_policy == "stop":
                 raise TrainingError(
