@@ -22,6 +22,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "train": ("kws.commands.train", "train a model from a YAML config into a run directory"),
     "eval": ("kws.commands.eval", "clip accuracy, confusion matrix, per-class precision/recall"),
     "make-stream": ("kws.commands.make_stream", "build a long test recording + label file"),
+    "mine": ("kws.commands.mine", "hard-negative mining: windows where a model fires on "
+             "keyword-free audio"),
     "export": ("kws.commands.export", "export a run to a verified ONNX/INT8 device bundle"),
     "stream": ("kws.commands.stream", "run a bundle over a recording or raw PCM on stdin"),
     "listen": ("kws.commands.listen", "live keyword spotting from the microphone"),
