@@ -59,13 +59,17 @@ def test_eval_bundle_clip_accuracy_equals_pytorch(tiny_run, tiny_bundle, capsys)
 
 
 def test_eval_make_stream_is_deterministic(tiny_corpus, tmp_path):
-    a = make_stream(str(tiny_corpus), tmp_path / "a.wav", split="test", minutes=0.5, seed=4)
-    make_stream(str(tiny_corpus), tmp_path / "b.wav", split="test", minutes=0.5, seed=4)
-    make_stream(str(tiny_corpus), tmp_path / "c.wav", split="test", minutes=0.5, seed=5)
+    a = make_stream(str(tiny_corpus), tmp_path / "a.wav", split="test", minutes=1, seed=4,
+                    inside_prob=0.3)
+    make_stream(str(tiny_corpus), tmp_path / "b.wav", split="test", minutes=1, seed=4,
+                inside_prob=0.3)
+    make_stream(str(tiny_corpus), tmp_path / "c.wav", split="test", minutes=1, seed=5,
+                inside_prob=0.3)
     assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
-    assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
+    for name in ("a.csv", "a.speech.csv"):
+        assert (tmp_path / name).read_text() == (tmp_path / name.replace("a", "b")).read_text()
     assert (tmp_path / "a.csv").read_text() != (tmp_path / "c.csv").read_text()
-    assert a["keywords"] > 3 and abs(a["seconds"] - 30) < 0.01
+    assert a["keywords"] > 5 and abs(a["seconds"] - 60) < 0.01
     events = read_labels(tmp_path / "a.csv", a["seconds"], ["yes", "no", "stop"])
     assert all(0.1 < e.end - e.start < 1.05 for e in events)
 
