@@ -58,19 +58,48 @@ noise_set() {  # --set data.noise=[...] when a noise folder is known
     if [ -n "$NOISE" ]; then echo "--set data.noise=[$NOISE]"; fi
 }
 
-# the clip and streaming evaluations (tables on the terminal, JSON + PNG in $RUN/eval),
-# then $RUN/report.json with the test accuracy and the stream numbers side by side
-evaluate() {  # evaluate STREAM_CORPUS [make-stream options...]
+# Streams are made once per recipe output and kept (delete DIR/streams to make new ones).
+TARGET_FA=${TARGET_FA:-1}
+CAL_MINUTES=${CAL_MINUTES:-60}
+
+# calibrate CORPUS [make-stream options...]: a ${CAL_MINUTES}-minute calibration stream of the
+# corpus' validation split (voices training never heard), run through the INT8 bundle as a
+# device runs it; the per-keyword thresholds for <= $TARGET_FA false alarms/hour go to
+# $RUN/eval/thresholds.json, where export reads them
+calibrate() {
     local corpus=$1; shift
-    local stream="$OUT/stream_${MINUTES}min.wav"
-    if [ ! -f "$stream" ]; then
-        "$KWS" make-stream "$corpus" --out "$stream" --minutes "$MINUTES" --snr 10 "$@"
+    local cal="$OUT/streams/calibration.wav"
+    mkdir -p "$OUT/streams"
+    if [ ! -f "$cal" ]; then
+        "$KWS" make-stream "$corpus" --split validation --out "$cal" --minutes "$CAL_MINUTES" \
+            --snr 10 --seed 11 "$@"
     fi
-    "$KWS" eval "$RUN" --stream "$stream" --target-fa 1
-    "$REPO/scripts/eval_summary.py" "$RUN" "$stream" > "$RUN/report.json"
-    cat "$RUN/report.json"
+    # the thresholds of an earlier calibration must not reach the bundle being calibrated
+    rm -f "$RUN/eval/thresholds.json"
+    "$KWS" export "$RUN" --out "$OUT/uncalibrated" --quantize dynamic
+    "$KWS" eval "$OUT/uncalibrated" --no-clips --stream "$cal" --target-fa "$TARGET_FA" \
+        --out "$RUN/eval" | tail -n 3
 }
 
 export_bundle() {
     "$KWS" export "$RUN" --out "$OUT/bundle" --quantize dynamic "$@"
+}
+
+# evaluate CORPUS SPLIT [make-stream options...]: the run's clip accuracy on SPLIT, and the
+# bundle on a ${MINUTES}-minute test stream of SPLIT at its calibrated thresholds (and the DET
+# curve, with the shared threshold for 1 false alarm/hour); $RUN/report.json holds both
+evaluate() {
+    local corpus=$1 split=$2; shift 2
+    local stream="$OUT/streams/test_${MINUTES}min.wav"
+    mkdir -p "$OUT/streams"
+    if [ ! -f "$stream" ]; then
+        "$KWS" make-stream "$corpus" --split "$split" --out "$stream" --minutes "$MINUTES" \
+            --snr 10 "$@"
+    fi
+    "$KWS" eval "$RUN" --split "$split" | tail -n 4
+    "$KWS" eval "$OUT/bundle" --no-clips --stream "$stream" --target-fa 1 \
+        --out "$OUT/bundle-eval"
+    "$REPO/scripts/eval_summary.py" "$RUN" "$OUT/bundle-eval" "$stream" > "$RUN/report.json.tmp"
+    mv "$RUN/report.json.tmp" "$RUN/report.json"
+    cat "$RUN/report.json"
 }

@@ -34,15 +34,15 @@ export PATH="$PWD/$VENV/bin:$PATH"
 PY="$VENV/bin/python"
 
 if [ "$QUICK" = 1 ]; then
-    export PER_WORD=40 MINUTES=2
+    export PER_WORD=40 MINUTES=2 CAL_MINUTES=2
     TRAIN=(--set train.epochs=2)
 else
-    export PER_WORD=${PER_WORD:-250} MINUTES=${MINUTES:-20}
+    export PER_WORD=${PER_WORD:-250} MINUTES=${MINUTES:-20} CAL_MINUTES=${CAL_MINUTES:-60}
     TRAIN=()
 fi
 WORDS=yes,no,up,down,left,right,on,off,stop,go
 
-banner "2-4/6 synthetic recipe: synthesize, train, evaluate, export (recipes/synthetic/run.sh)"
+banner "2-4/6 synthetic recipe: synthesize, train, calibrate, export, evaluate (recipes/synthetic/run.sh)"
 recipes/synthetic/run.sh --out "$OUT" --words "$WORDS" "${TRAIN[@]}"
 
 banner "5/6 streaming a demo recording (synthesized sentences in noise) through kws stream"
@@ -62,7 +62,7 @@ banner "6/6 summary"
 "$PY" scripts/quickstart_report.py summary "$OUT" "$OUT/demo.jsonl"
 cat <<MSG
 bundle (what a device runs): $OUT/bundle
-plots: $OUT/gru/curves.png, $OUT/gru/eval/*_det.png, $OUT/demo.png
+plots: $OUT/gru/curves.png, $OUT/bundle-eval/*_det.png, $OUT/demo.png
 next:
   kws listen $OUT/bundle                      # live from the microphone
   kws stream $OUT/bundle some.wav --plot p.png

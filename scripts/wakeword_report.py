@@ -23,12 +23,15 @@ print(json.dumps({
     "calibrated_threshold": test["configured_thresholds"][phrase],
     "calibration": {"hours": cal["duration_hours"],
                     "target_false_alarms_per_hour": cal["target_false_alarms_per_hour"],
-                    "false_alarms_per_hour": cal["at_threshold"]["false_alarms_per_hour"],
-                    "miss_rate": cal["at_threshold"]["miss_rate"]},
+                    "false_alarms_per_hour":
+                        cal["at_calibrated_thresholds"]["false_alarms_per_hour"],
+                    "miss_rate": cal["at_calibrated_thresholds"]["miss_rate"]},
     "test": {"hours": test["duration_hours"], "events": test["events"],
              "miss_rate": at_cal["miss_rate"],
              "false_alarms_per_hour": at_cal["false_alarms_per_hour"],
              "latency_median_s": at_cal["latency_median_s"],
+             "misses": test["why"]["at_configured_thresholds"]["misses"],
+             "false_alarms": test["why"]["at_configured_thresholds"]["false_alarms"],
              "at_1_fa_per_hour": {"threshold": test["threshold"],
                                   "miss_rate": test["at_threshold"]["miss_rate"],
                                   "false_alarms_per_hour":

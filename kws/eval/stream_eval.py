@@ -23,8 +23,8 @@ from kws.runtime.decision import Decider, DecisionConfig, fire
 
 TOLERANCE_S = 1.0
 # finer near 1, where a wake word's false-alarm budget puts its threshold
-SWEEP = np.concatenate([np.linspace(0.05, 0.9, 18), np.linspace(0.905, 0.99, 18),
-                        [0.993, 0.996, 0.998, 0.999, 0.9995, 0.9999]])
+SWEEP = np.round(np.concatenate([np.linspace(0.05, 0.9, 18), np.linspace(0.905, 0.99, 18),
+                                  [0.993, 0.996, 0.998, 0.999, 0.9995, 0.9999]]), 6)
 
 
 # floor of calibrated thresholds: below it a keyword need not even be the likeliest class

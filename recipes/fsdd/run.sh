@@ -5,7 +5,8 @@
 #       [--model gru|lstm|rnn] [--noise PATH] [--set KEY=VALUE ...]
 #
 # Stages: 0 download (needs internet; skipped when PATH has data)  1 prepare  2 train
-#         3 evaluate (test accuracy + stream)  4 export (verified INT8 bundle in DIR/bundle)
+#         3 calibrate (per-keyword thresholds on a stream of validation recordings)
+#         4 export (verified INT8 bundle in DIR/bundle)  5 evaluate (test accuracy + stream)
 # Here: --data ../shared/data/fsdd (noise from ../shared/data/noise).
 source "$(dirname "$0")/../common.sh"
 [ -n "$DATA" ] || DATA="$OUT/free-spoken-digit-dataset"
@@ -25,9 +26,12 @@ fi
 if stage 2 "train $MODEL"; then
     "$KWS" train --config "$CONF" --data "$DATA" $(noise_set) "${EXTRA[@]}" --out "$RUN"
 fi
-if stage 3 "evaluate: test clips and a ${MINUTES}-minute stream"; then
-    evaluate "$DATA" --split test --noise "$NOISE"
+if stage 3 "calibrate: ${CAL_MINUTES}-minute stream of validation recordings"; then
+    calibrate "$DATA" --noise "$NOISE"
 fi
 if stage 4 "export the INT8 bundle"; then
     export_bundle
+fi
+if stage 5 "evaluate: test clips and a ${MINUTES}-minute stream"; then
+    evaluate "$DATA" test --noise "$NOISE"
 fi

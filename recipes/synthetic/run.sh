@@ -5,8 +5,13 @@
 #       [--words w1,w2,...] [--per-word N] [--set KEY=VALUE ...]
 #
 # Stages: 0 synthesize the corpus (keywords + negatives + generated noise)
-#         1 prepare  2 train  3 evaluate (test clips + a synthetic stream)
-#         4 export (verified INT8 bundle in DIR/bundle)
+#         1 prepare  2 train (clips and training sequences of running speech)
+#         3 calibrate: per-keyword thresholds for <= 1 false alarm/hour on a calibration
+#           stream of validation voices, through the INT8 bundle
+#         4 export (verified INT8 bundle with those thresholds in DIR/bundle)
+#         5 evaluate: test clips, and the bundle on a test stream (DIR/gru/report.json)
+# Streams: keywords between other words and, for a quarter of them, inside running speech
+# (other words just before and after), over noise at 10 dB SNR.
 WORDS=yes,no,up,down,left,right,on,off,stop,go
 # words a stream will hear between keywords: the _unknown_ class (kept apart from the words
 # of the demo sentences, which test it)
@@ -43,9 +48,13 @@ fi
 if stage 2 "train $MODEL"; then
     "$KWS" train --config "$CONF" --data "$DATA" "${EXTRA[@]}" --out "$RUN"
 fi
-if stage 3 "evaluate: test clips and a ${MINUTES}-minute stream"; then
-    evaluate "$DATA" --split test
+STREAM=(--filler-prob 0.3 --inside 0.25)
+if stage 3 "calibrate: ${CAL_MINUTES}-minute stream of validation voices"; then
+    calibrate "$DATA" "${STREAM[@]}"
 fi
 if stage 4 "export the INT8 bundle"; then
     export_bundle
+fi
+if stage 5 "evaluate: test clips and a ${MINUTES}-minute stream"; then
+    evaluate "$DATA" test "${STREAM[@]}"
 fi
