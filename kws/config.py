@@ -174,13 +174,15 @@ class SequenceConfig:
                                     "speech (joint_ms) rather than pauses (pause_ms)")
     joint_ms: list = spec([20.0, 150.0], doc="[low, high] joint between words, ms")
     pause_ms: list = spec([150.0, 1200.0], doc="[low, high] pause between items, ms")
+    window_ms: list = spec([50.0, 400.0], doc="[low, high] time after a keyword's end "
+                           "where its steps are that keyword (the target window)")
     margin_ms: float = spec(250.0, lo=0.0, hi=1000.0,
                             doc="most audio kept around a clip's spoken part, each side")
-    tail_ms: float = spec(200.0, lo=0.0, hi=2000.0,
+    tail_ms: float = spec(500.0, lo=0.0, hi=2000.0,
                           doc="steps after the target window left free (no loss)")
 
     def check(self, prefix: str) -> None:
-        for key in ("joint_ms", "pause_ms"):
+        for key in ("joint_ms", "pause_ms", "window_ms"):
             pair = getattr(self, key)
             if len(pair) != 2 or not all(isinstance(v, int | float) for v in pair) \
                     or not 0 <= pair[0] <= pair[1]:

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from kws.config import AugmentConfig, SequenceConfig
-from kws.data.sequences import FREE, NOT_KEYWORD, build_material, make_sequences, step_ends
+from kws.data.sequences import NOT_KEYWORD, build_material, make_sequences, only_free, step_ends
 from kws.train.loss import Classes, sequence_loss
 from tests.conftest import SHARED, tiny_overrides
 
@@ -54,10 +54,11 @@ def _tones(audio: np.ndarray) -> list[tuple[int, int, int]]:
 
 def test_sequences_targets_follow_the_keywords_laid_out():
     """Steps ending 50-250 ms after a keyword ends are that keyword; from its onset to
-    tail_ms past that window, free; everywhere else, not a keyword. Read against the
-    tones found in the audio itself."""
-    cfg = SequenceConfig(seconds=4.0, keyword_share=0.5, margin_ms=100.0, tail_ms=200.0)
-    aug = AugmentConfig(noise_prob=0.0, gain_db=[0.0, 0.0], end_margin_ms=[50.0, 250.0])
+    tail_ms past that window, free for that keyword alone; everywhere else, not a keyword.
+    Read against the tones found in the audio itself."""
+    cfg = SequenceConfig(seconds=4.0, keyword_share=0.5, margin_ms=100.0, tail_ms=500.0,
+                         window_ms=[50.0, 250.0])
+    aug = AugmentConfig(noise_prob=0.0, gain_db=[0.0, 0.0])
     frames = 1 + (4 * RATE - WIN) // HOP
     ends = step_ends(frames, HOP, WIN, STRIDE)
     g = torch.Generator().manual_seed(3)
@@ -69,9 +70,9 @@ def test_sequences_targets_follow_the_keywords_laid_out():
         assert tones, "no keyword in a sequence"
         want = np.full(len(e), NOT_KEYWORD)
         unsure = np.zeros(len(e), bool)
-        for onset, end, _ in tones:
-            want[(e >= onset) & (e < end + 0.45 * RATE)] = FREE
-            unsure |= (np.abs(e - onset) < 40) | (np.abs(e - end - 0.45 * RATE) < 40)
+        for onset, end, cls in tones:
+            want[(e >= onset) & (e < end + 0.75 * RATE)] = only_free(cls)
+            unsure |= (np.abs(e - onset) < 40) | (np.abs(e - end - 0.75 * RATE) < 40)
         for _, end, cls in tones:
             want[(e >= end + 0.05 * RATE) & (e <= end + 0.25 * RATE)] = cls
             unsure |= (np.abs(e - end - 0.05 * RATE) < 40) | \
@@ -84,23 +85,24 @@ def test_sequences_targets_follow_the_keywords_laid_out():
 def test_sequences_loss_punishes_keywords_outside_their_window():
     classes = Classes.of(["_silence_", "_unknown_", "no", "yes"])
     targets = torch.full((1, 50), NOT_KEYWORD)
-    targets[0, 10:20] = FREE
+    targets[0, 10:20] = only_free(3)
     targets[0, 20:25] = 3
 
-    def logits(fire: slice, extra: slice | None = None) -> torch.Tensor:
+    def logits(fire: slice, extra: slice | None = None, other: int = 2) -> torch.Tensor:
         x = torch.zeros(1, 50, 4)
         x[0, :, 0] = 4.0
         x[0, fire, 3] = 8.0
         if extra is not None:
-            x[0, extra, 2] = 8.0
+            x[0, extra, other] = 8.0
         return x
 
     right = sequence_loss(logits(slice(20, 25)), targets, classes)
-    early_free = sequence_loss(logits(slice(15, 25)), targets, classes)  # rises while free
+    early = sequence_loss(logits(slice(15, 25)), targets, classes)  # rises while it may
     late = sequence_loss(logits(slice(30, 35)), targets, classes)
     false_alarm = sequence_loss(logits(slice(20, 25), slice(40, 42)), targets, classes)
-    assert torch.isclose(right, early_free)
-    assert right < late and right < false_alarm
+    wrong_onset = sequence_loss(logits(slice(20, 25), slice(12, 14)), targets, classes)
+    assert early <= right                 # rising early costs nothing
+    assert right < late and right < false_alarm and right < wrong_onset
     assert float(right) < 0.1
 
 
@@ -183,8 +185,10 @@ def stream_bundle(tiny_corpus, tmp_path_factory) -> Path:
 
 def test_sequences_clean_stream_parity_with_clip_accuracy(stream_bundle, tiny_corpus,
                                                           tmp_path):
-    """The corpus' keyword clips, whole, 1-2 s apart in a clean stream: the detection rate
-    at threshold 0.5 is within 2 points of the same bundle's clip accuracy on them."""
+    """The corpus' keyword clips, whole, 1-2 s apart in a clean stream (100 dB SNR): the
+    detection rate at threshold 0.5 is within 2 points of the same bundle's clip accuracy
+    on them. (With the clips cut to their spoken part, as make-stream did, the quickstart
+    bundle detected 77 % of clips it classified 97.8 % right.)"""
     from kws.data.cache import decode_row, fit_clip
     from kws.data.corpora import read_corpus, with_task
     from kws.eval.longstream import make_stream
@@ -200,7 +204,7 @@ def test_sequences_clean_stream_parity_with_clip_accuracy(stream_bundle, tiny_co
     accuracy = float((post[:, -1].argmax(axis=1) == truth).mean())
     seconds = sum(len(decode_row(r, RATE)) / RATE + 1.5 for r in rows)
     info = make_stream(str(tiny_corpus), tmp_path / "clean.wav", split="all",
-                       minutes=seconds / 60, snr_db=40, filler_prob=0.0, gap_s=(1.0, 2.0),
+                       minutes=seconds / 60, snr_db=100, filler_prob=0.0, gap_s=(1.0, 2.0),
                        seed=4)
     report = stream_report(target, info["audio"], info["labels"], log=lambda *_: None)
     at_half = next(r for r in report["det"] if abs(r["threshold"] - 0.5) < 1e-6)

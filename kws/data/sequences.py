@@ -8,10 +8,11 @@ continuous speech, mined hard negatives) laid end to end, joined like running sp
 (`sequences.joint_ms`) or apart (`pause_ms`), each at its own level; then the room, the
 microphone and the noise over the whole of it. Every step gets a target:
 
-- keyword k for the steps `augment.end_margin_ms` after the word ends (where a stream
-  should fire; the clip examples' decision point);
-- no target while the keyword is spoken and `sequences.tail_ms` after its window (the
-  posterior may rise early and fall late without penalty);
+- keyword k for the steps `sequences.window_ms` after the word ends (where a stream
+  should fire; it covers the clip examples' decision point, `augment.end_margin_ms`);
+- "not a keyword but k" while k is spoken and `sequences.tail_ms` after its window (its
+  posterior may rise early and fall late without penalty, any other keyword may not: the
+  onset of "stop" must not fire "yes");
 - "not a keyword" everywhere else (kws.train.loss.sequence_loss).
 
 All randomness comes from the step's `torch.Generator` (reproducible and resumable, like
@@ -31,7 +32,11 @@ from kws.config import AugmentConfig, SequenceConfig
 from kws.data.augment import _chance, _uniform, mix_noise, room_and_mic
 
 NOT_KEYWORD = -2   # target of steps where no keyword may fire
-FREE = -1          # steps without a target
+
+
+def only_free(keyword: Tensor | int) -> Tensor | int:
+    """The target of steps where keyword (class index) `keyword` may fire and no other."""
+    return -3 - keyword
 
 
 @dataclass
@@ -77,7 +82,7 @@ def build_material(clips: Tensor, labels: Tensor, spoken: Tensor, keyword: Tenso
 @dataclass
 class Sequences:
     audio: Tensor     # [B, samples]
-    targets: Tensor   # [B, steps] long: a class, NOT_KEYWORD or FREE
+    targets: Tensor   # [B, steps] long: a class, NOT_KEYWORD or only_free(class)
 
 
 def _pick(g: torch.Generator, pool: Tensor, shape: tuple[int, int]) -> Tensor:
@@ -155,11 +160,11 @@ def make_sequences(m: Material, cfg: SequenceConfig, aug: AugmentConfig, batch: 
     audio = m.flat[idx].float() * (inside * gain.gather(1, item) / 32768.0)
     speech = inside & ~whole.gather(1, item)
 
-    # targets: keyword items, free from onset to past their window, then the window
+    # targets: keyword items, free for their keyword from onset to past their window, then
+    # the window
     targets = torch.full((batch, step_end.numel()), NOT_KEYWORD, dtype=torch.long,
                          device=device)
-    lo_ms, hi_ms = aug.end_margin_ms
-    w_lo, w_hi = lo_ms * rate / 1000, hi_ms * rate / 1000
+    w_lo, w_hi = (x * rate / 1000 for x in cfg.window_ms)
     tail = cfg.tail_ms * rate / 1000
     word_on = pos + (on - lo)
     word_end = pos + (end - lo)
@@ -167,10 +172,11 @@ def make_sequences(m: Material, cfg: SequenceConfig, aug: AugmentConfig, batch: 
     windows = []
     for j in range(slots):
         kw = is_kw[:, j:j + 1] & (pos[:, j:j + 1] < length)
+        label = m.labels[clip[:, j]][:, None]
         free = kw & (e >= word_on[:, j:j + 1]) & (e < word_end[:, j:j + 1] + w_hi + tail)
-        targets[free] = FREE
+        targets = torch.where(free, only_free(label), targets)
         win = kw & (e >= word_end[:, j:j + 1] + w_lo) & (e <= word_end[:, j:j + 1] + w_hi)
-        windows.append((win, m.labels[clip[:, j]]))
+        windows.append((win, label[:, 0]))
     for win, label in windows:
         targets = torch.where(win, label[:, None], targets)
 

@@ -94,27 +94,33 @@ def maxpool_loss(logits: Tensor, labels: Tensor, classes: Classes, smoothing: fl
 def sequence_loss(logits: Tensor, targets: Tensor, classes: Classes,
                   smoothing: float = 0.0) -> Tensor:
     """Per-step loss of training sequences (kws.data.sequences): logits [B, T, K], targets
-    [B, T] holding a class, NOT_KEYWORD (-2) or FREE (-1). Per sequence, three terms:
-    cross-entropy at its keyword windows (mean over their steps); at its not-a-keyword
-    steps, the filler classes' probability pushed up, -log sum_filler p (mean over them);
-    and each keyword's peak over those steps pushed down, -log(1 - max_t p_k(t)), the false
-    alarm a threshold would see. The loss is the mean over sequences, so a batch split
-    over processes (DDP) gives the same gradient."""
+    [B, T] holding a class c >= 0 (that keyword's window), NOT_KEYWORD (-2) or
+    only_free(k) = -3 - k (keyword k may fire there, no other). Per sequence, three terms:
+    cross-entropy at its keyword windows (mean over their steps); at every other step, the
+    probability of what may be there (the filler classes, and k where it is free) pushed
+    up (mean over those steps); and each keyword's peak over the steps where it may not
+    fire pushed down, -log(1 - max_t p_j(t)), the false alarm a threshold would see. The
+    loss is the mean over sequences, so a batch split over processes (DDP) gives the same
+    gradient."""
     b, t, k = logits.shape
     logits = logits.float()
     logp = F.log_softmax(logits, dim=-1)
     pos = targets >= 0
-    neg = targets == -2
+    rest = ~pos
+    free = torch.where(targets <= -3, -3 - targets, -1)
+    allowed = classes.filler[None, None, :] | F.one_hot(free.clamp(min=0), k).bool() \
+        & (free >= 0)[..., None]
 
     def mean_over(values: Tensor, mask: Tensor) -> Tensor:
         return (values * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
 
     ce = F.cross_entropy(logits.reshape(b * t, k), targets.clamp(min=0).reshape(b * t),
                          label_smoothing=smoothing, reduction="none").view(b, t)
-    filler = -torch.logsumexp(logp[..., classes.filler], dim=-1)
-    peak = (logp[..., ~classes.filler].exp() * neg[..., None]).max(dim=1).values
+    quiet_mass = -torch.logsumexp(logp.masked_fill(~allowed, float("-inf")), dim=-1)
+    barred = ~allowed & rest[..., None]                  # [B, T, K]: may not fire here
+    peak = (logp.exp() * barred)[..., ~classes.filler].max(dim=1).values
     quiet = -torch.log1p(-peak.clamp(max=1 - 1e-6)).sum(dim=1)
-    return (mean_over(ce, pos) + mean_over(filler, neg) + quiet).mean()
+    return (mean_over(ce, pos) + mean_over(quiet_mass, rest) + quiet).mean()
 
 
 def distillation_loss(logits: Tensor, teacher_probs: Tensor, temperature: float) -> Tensor:
