@@ -167,3 +167,33 @@ def test_streams_per_keyword_thresholds_hear_more_for_the_same_budget():
     shared_thr = pick_threshold(scorer.sweep(), 1.0)["threshold"]
     shared_hits = sum(scorer.at(np.full(2, shared_thr, np.float32)).hits.values())
     assert sum(ours.hits.values()) > shared_hits
+
+
+def test_streams_calibrated_thresholds_reach_the_bundle(tiny_run, tiny_stream, tmp_path,
+                                                        capsys):
+    """kws eval --stream writes one threshold per keyword to RUN/eval/thresholds.json;
+    kws export puts them in bundle.json with where they came from, and the runtime uses
+    them."""
+    import json
+    import shutil
+
+    from kws.cli import main
+    from kws.runtime import Detector
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    wav, _ = tiny_stream
+    assert main(["eval", str(run), "--no-clips", "--stream", str(wav), "--target-fa", "5",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)["stream"]
+    saved = json.loads((run / "eval" / "thresholds.json").read_text())
+    assert saved["thresholds"] == report["calibrated_thresholds"]
+    assert set(saved["thresholds"]) == {"yes", "no", "stop"}
+    assert main(["export", str(run), "--out", str(tmp_path / "bundle"), "--quantize", "none"]) \
+        == 0
+    decision = json.loads((tmp_path / "bundle" / "bundle.json").read_text())["decision"]
+    assert decision["thresholds"] == pytest.approx(saved["thresholds"])
+    assert decision["calibration"]["stream"] == str(wav)
+    assert decision["calibration"]["target_false_alarms_per_hour"] == 5
+    det = Detector(tmp_path / "bundle")
+    assert det.decision.thresholds == pytest.approx(saved["thresholds"])

@@ -92,21 +92,30 @@ def _spread(n_total: int, n: int) -> np.ndarray:
     return np.unique(np.linspace(0, n_total - 1, n).round().astype(int))
 
 
-def _run_thresholds(run: Path, keywords: list[str]) -> dict[str, float]:
-    """Thresholds chosen by the run's streaming evaluation (kws eval --stream), if any."""
+def _run_thresholds(run: Path, keywords: list[str]) -> tuple[dict[str, float], dict | None]:
+    """Thresholds calibrated by the run's streaming evaluation (kws eval --stream writes
+    RUN/eval/thresholds.json), if any, and where they came from: the calibration stream,
+    the false-alarm budget and what they gave on that stream."""
     path = (run if run.is_dir() else run.parent) / "eval" / "thresholds.json"
     if not path.is_file():
-        return {}
+        return {}, None
     try:
         data = json.loads(path.read_text())
-        return {k: float(v) for k, v in data.get("thresholds", {}).items() if k in keywords}
+        thresholds = {k: float(v) for k, v in data.get("thresholds", {}).items()
+                      if k in keywords}
     except (ValueError, AttributeError, TypeError):
-        return {}
+        return {}, None
+    return thresholds, {"stream": data.get("stream"),
+                        "target_false_alarms_per_hour":
+                            data.get("target_false_alarms_per_hour"),
+                        "on_that_stream": data.get("at_calibrated_thresholds")}
 
 
 def write_meta(folder: Path, model_file: str, model, cfg, opts: ExportOptions,
-               quantization: str, thresholds: dict[str, float], extra: dict) -> dict:
-    """bundle.json for `model_file` in `folder` (checksum computed here)."""
+               quantization: str, thresholds: dict[str, float], extra: dict,
+               calibration: dict | None = None) -> dict:
+    """bundle.json for `model_file` in `folder` (checksum computed here); `calibration` says
+    where the thresholds came from (None: given, or the 0.5 default)."""
     fe = cfg.features
     specs = state_specs(model, opts.input_kind)
     input_name = "features" if opts.input_kind == "features" else "audio"
@@ -140,7 +149,8 @@ def write_meta(folder: Path, model_file: str, model, cfg, opts: ExportOptions,
                   "size_bytes": path.stat().st_size, "quantization": quantization,
                   "recurrent": _forms(model, opts)},
         "decision": {"thresholds": thresholds, "smoothing_ms": opts.smoothing_ms,
-                     "refractory_ms": opts.refractory_ms, "reset_after_detection": False},
+                     "refractory_ms": opts.refractory_ms, "reset_after_detection": False,
+                     "calibration": calibration},
         "runtime": {"threads": opts.threads},
         **extra,
     }
@@ -183,7 +193,7 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions,
     val = task.splits["validation"]
     val_clips = np.asarray(val.clips)
     truth = task.label_indices("validation")
-    thresholds = opts.thresholds if opts.thresholds is not None else \
+    thresholds, calibration = (opts.thresholds, None) if opts.thresholds is not None else \
         _run_thresholds(run, [x for x in model.labels if not x.startswith("_")])
     checks: dict = {}
     with tempfile.TemporaryDirectory(prefix="kws-export-") as tmp_name:
@@ -288,7 +298,7 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions,
             if opts.ort_format:
                 extra["ort_model"] = _to_ort_format(staging / model_file)
             meta = write_meta(staging, model_file, model, cfg, opts,
-                              opts.quantize, thresholds, extra)
+                              opts.quantize, thresholds, extra, calibration)
             load_bundle(staging)  # what a device will do first
     log(f"bundle written: {out} ({model_file}, {meta['model']['size_bytes'] / 1024:.0f} KB)")
     return meta
