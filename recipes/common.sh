@@ -1,9 +1,11 @@
 # Shared by every recipe's run.sh: argument parsing, stage control, the kws command.
 #
 #   run.sh --data PATH --out DIR [--stage N] [--stop-stage M] [--model gru|lstm|rnn]
-#          [--noise PATH] [--set KEY=VALUE ...]
+#          [--noise PATH] [--mine-rounds N] [--set KEY=VALUE ...]
 #
 # Stages run from --stage to --stop-stage (inclusive); each recipe numbers its own.
+# --mine-rounds N ends the train stage with N rounds of hard-negative mining (mine_rounds):
+# later stages then use the last round's model, DIR/<model>_mined<N>.
 set -euo pipefail
 
 RECIPE_DIR=$(cd "$(dirname "${BASH_SOURCE[1]}")" && pwd)
@@ -15,6 +17,7 @@ STOP_STAGE=99
 MODEL=gru
 NOISE=""
 MINUTES=${MINUTES:-60}
+MINE_ROUNDS=0
 EXTRA=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -25,6 +28,7 @@ while [ $# -gt 0 ]; do
         --model) MODEL=$2; shift 2 ;;
         --noise) NOISE=$2; shift 2 ;;
         --minutes) MINUTES=$2; shift 2 ;;
+        --mine-rounds) MINE_ROUNDS=$2; shift 2 ;;
         --set) EXTRA+=(--set "$2"); shift 2 ;;
         -h|--help) sed -n '2,40p' "$RECIPE_DIR/run.sh" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -32,6 +36,7 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$OUT" ] || { echo "run.sh: --out DIR is required" >&2; exit 2; }
 case "$MODEL" in gru|lstm|rnn) ;; *) echo "run.sh: --model must be gru, lstm or rnn" >&2; exit 2 ;; esac
+case "$MINE_ROUNDS" in ''|*[!0-9]*) echo "run.sh: --mine-rounds must be a number" >&2; exit 2 ;; esac
 CONF="$RECIPE_DIR/conf/$MODEL.yaml"
 RUN="$OUT/$MODEL"
 mkdir -p "$OUT"
@@ -56,6 +61,42 @@ default_noise() {  # the noise folder beside the data (../shared/data/noise), if
 
 noise_set() {  # --set data.noise=[...] when a noise folder is known
     if [ -n "$NOISE" ]; then echo "--set data.noise=[$NOISE]"; fi
+}
+
+# mine_rounds CORPUS [make-stream options...]: after training, --mine-rounds rounds of
+# hard-negative mining: a ${MINE_MINUTES}-minute stream of the corpus' training split with
+# no keyword in it (other words, and what the options add) is run through the model, the
+# windows where it fires at $MINE_THRESHOLD go to DIR/hard_negatives, and the model is
+# trained on from its weights for $MINE_EPOCHS epochs with them inside its sequences
+MINE_MINUTES=${MINE_MINUTES:-60}
+MINE_THRESHOLD=${MINE_THRESHOLD:-0.3}
+MINE_EPOCHS=${MINE_EPOCHS:-8}
+MINE_LR=${MINE_LR:-0.001}
+mine_rounds() {
+    [ "$MINE_ROUNDS" -gt 0 ] || return 0
+    local corpus=$1; shift
+    local audio="$OUT/streams/mining.wav" hard="$OUT/hard_negatives" prev="$OUT/$MODEL" r
+    mkdir -p "$OUT/streams"
+    if [ ! -f "$audio" ]; then
+        "$KWS" make-stream "$corpus" --split train --filler-prob 1 --minutes "$MINE_MINUTES" \
+            --snr 10 --seed 31 --out "$audio" "$@"
+    fi
+    for r in $(seq 1 "$MINE_ROUNDS"); do
+        "$KWS" mine "$prev" --audio "$audio" --out "$hard" --threshold "$MINE_THRESHOLD"
+        if ! compgen -G "$hard/*.wav" > /dev/null; then
+            echo "mining round $r: the model fires nowhere in $audio; it is kept"
+            ln -sfn "$(basename "$prev")" "$OUT/${MODEL}_mined$r"
+        else
+            "$KWS" train --config "$prev/config.yaml" --set "train.init=$prev/model.pt" \
+                --set "data.hard_negatives=[$hard]" --set "train.epochs=$MINE_EPOCHS" \
+                --set "train.lr=$MINE_LR" --out "$OUT/${MODEL}_mined$r"
+        fi
+        prev="$OUT/${MODEL}_mined$r"
+    done
+}
+
+final_run() {  # the run later stages use: the last mining round's, or the trained one
+    if [ "$MINE_ROUNDS" -gt 0 ]; then echo "$OUT/${MODEL}_mined$MINE_ROUNDS"; else echo "$RUN"; fi
 }
 
 # Streams are made once per recipe output and kept (delete DIR/streams to make new ones).

@@ -25,7 +25,9 @@ if stage 1 "prepare: corpus report"; then
 fi
 if stage 2 "train $MODEL"; then
     "$KWS" train --config "$CONF" --data "$DATA" $(noise_set) "${EXTRA[@]}" --out "$RUN"
+    mine_rounds "$DATA" --noise "$NOISE"
 fi
+RUN=$(final_run)
 if stage 3 "calibrate: ${CAL_MINUTES}-minute stream of validation recordings"; then
     calibrate "$DATA" --noise "$NOISE"
 fi

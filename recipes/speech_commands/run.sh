@@ -62,12 +62,24 @@ if stage 1 "prepare: corpus report (and the synthetic corpus)"; then
             --out "$OUT/synthetic"
     fi
 fi
-if stage 2 "train $MODEL"; then
-    "$KWS" train --config "$CONF" --data "$DATA" --set "data.task=$TASK" $(noise_set) \
-        "${SYN_SET[@]}" "${EXTRA[@]}" --out "$RUN"
+# real continuous speech beside the data (../shared/data/continuous_speech): negatives inside
+# the training sequences and in the mining stream (its training part; the test streams
+# never use it)
+CONT_SET=()
+CONT_STREAM=()
+if [ -d "$DATA/../continuous_speech" ]; then
+    CONT_SET=(--set "data.continuous=[$(cd "$DATA/../continuous_speech" && pwd)]")
+    CONT_STREAM=(--continuous "$(cd "$DATA/../continuous_speech" && pwd)")
 fi
+# filler speech of the streams: FSDD beside the data (other speakers, other words)
 fillers=()
 if [ -d "$DATA/../fsdd" ]; then fillers=(--filler "$DATA/../fsdd"); fi
+if stage 2 "train $MODEL"; then
+    "$KWS" train --config "$CONF" --data "$DATA" --set "data.task=$TASK" $(noise_set) \
+        "${SYN_SET[@]}" "${CONT_SET[@]}" "${EXTRA[@]}" --out "$RUN"
+    mine_rounds "$DATA" --task "$TASK" ${NOISE:+--noise "$NOISE"} "${fillers[@]}" "${CONT_STREAM[@]}"
+fi
+RUN=$(final_run)
 STREAM=(--task "$TASK" ${NOISE:+--noise "$NOISE"} "${fillers[@]}")
 if stage 3 "calibrate: ${CAL_MINUTES}-minute stream of the validation speakers"; then
     calibrate "$DATA" "${STREAM[@]}"

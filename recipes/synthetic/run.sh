@@ -47,7 +47,9 @@ if stage 1 "prepare: corpus report"; then
 fi
 if stage 2 "train $MODEL"; then
     "$KWS" train --config "$CONF" --data "$DATA" "${EXTRA[@]}" --out "$RUN"
+    mine_rounds "$DATA"
 fi
+RUN=$(final_run)
 STREAM=(--filler-prob 0.3 --inside 0.25)
 if stage 3 "calibrate: ${CAL_MINUTES}-minute stream of validation voices"; then
     calibrate "$DATA" "${STREAM[@]}"

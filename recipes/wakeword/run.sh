@@ -53,12 +53,17 @@ tomorrow,morning,coffee,kitchen,window,table,water,phone,number,dinner,listen,re
 together,garden,camera,minute,paper,pocket,people,something,question,answer,little,other,\
 every,another,great,good,time,name,later,maybe,never,always,turn,play,call,send,timer
 
-# the corpora under PATH (not its noise folder); the ones holding the phrase as a word
+# beside the corpora, when PATH has them: measured room impulse responses (rir/) for
+# reverberation, continuous speech (continuous_speech/, its training part) as negatives
+# inside the training sequences, and more noise (noise_extra/); none of them is a corpus
+ROOMS="$DATA/rir"
+CONTINUOUS="$DATA/continuous_speech"
+# the corpora under PATH; the ones holding the phrase as a word
 REAL=()
 HOLDERS=()
 for d in "$DATA"/*/; do
     d=${d%/}
-    [ "$d" = "${NOISE:-}" ] && continue
+    case "$d" in "${NOISE:-}"|"$ROOMS"|"$CONTINUOUS"|"$DATA/noise_extra") continue ;; esac
     info=$("$KWS" data "$d" --json --no-decode 2>/dev/null) || continue
     REAL+=("$d")
     if echo "$info" | grep -Fq "\"$PHRASE\""; then HOLDERS+=("$d"); fi
@@ -76,6 +81,8 @@ CLIP=$(awk -v w="$WORDS" 'BEGIN { c = 0.5 + 0.5 * w; if (c > 2.5) c = 2.5; print
 TRAIN_SET=(--set "data.extra_train=[$(join "${REAL[@]}")]" --set "data.extra_exclude=[$PHRASE]"
            --set "data.clip_seconds=$CLIP")
 [ -n "$NOISE" ] && TRAIN_SET+=(--set "data.noise=[$NOISE]")
+[ -d "$ROOMS" ] && TRAIN_SET+=(--set "augment.rir=[$ROOMS]")
+[ -d "$CONTINUOUS" ] && TRAIN_SET+=(--set "data.continuous=[$CONTINUOUS]")
 NOISE_ARGS=()
 [ -n "$NOISE" ] && NOISE_ARGS=(--noise "$NOISE")
 
