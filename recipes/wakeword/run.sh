@@ -82,7 +82,11 @@ TRAIN_SET=(--set "data.extra_train=[$(join "${REAL[@]}")]" --set "data.extra_exc
            --set "data.clip_seconds=$CLIP")
 [ -n "$NOISE" ] && TRAIN_SET+=(--set "data.noise=[$NOISE]")
 [ -d "$ROOMS" ] && TRAIN_SET+=(--set "augment.rir=[$ROOMS]")
-[ -d "$CONTINUOUS" ] && TRAIN_SET+=(--set "data.continuous=[$CONTINUOUS]")
+CONT_STREAM=()
+if [ -d "$CONTINUOUS" ]; then
+    TRAIN_SET+=(--set "data.continuous=[$CONTINUOUS]")
+    CONT_STREAM=(--continuous "$CONTINUOUS")
+fi
 NOISE_ARGS=()
 [ -n "$NOISE" ] && NOISE_ARGS=(--noise "$NOISE")
 
@@ -102,7 +106,12 @@ if stage 1 "prepare: corpora under $DATA"; then
 fi
 if stage 2 "train $MODEL"; then
     "$KWS" train --config "$CONF" --data "$CORPUS" "${TRAIN_SET[@]}" "${EXTRA[@]}" --out "$RUN"
+    # keyword-free audio to mine: every corpus' training speech, the synthetic negatives,
+    # and continuous speech when PATH has it
+    mine_rounds "$CORPUS" --task words --keywords "$PHRASE" "${FILLERS[@]}" "${NOISE_ARGS[@]}" \
+        ${CONT_STREAM[@]+"${CONT_STREAM[@]}"}
 fi
+RUN=$(final_run)
 TEST="$OUT/streams/test.wav"
 NEG="$OUT/streams/no_phrase.wav"
 PART="$OUT/streams/partial.wav"
