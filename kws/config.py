@@ -110,6 +110,17 @@ class DataConfig:
                               "data.balance (both set how an epoch is drawn)")
 
 
+def _check_pairs(section: object, prefix: str, keys: tuple[str, ...],
+                 minimum: float | None = None) -> None:
+    """Each key of `section` must be [low, high] numbers with low <= high (and >= minimum)."""
+    for key in keys:
+        pair = getattr(section, key)
+        if len(pair) != 2 or not all(isinstance(v, int | float) for v in pair) \
+                or pair[0] > pair[1] or (minimum is not None and pair[0] < minimum):
+            bound = "low <= high" if minimum is None else f"{minimum:g} <= low <= high"
+            raise ConfigError(f"{prefix}.{key}={pair}: expected [low, high] numbers, {bound}")
+
+
 @dataclass
 class AugmentConfig:
     """Training-only augmentation; all of it is off in evaluation."""
@@ -143,12 +154,7 @@ class AugmentConfig:
                              doc="longest context prefix (other clips end to end)")
 
     def check(self, prefix: str) -> None:
-        for key in ("snr_db", "gain_db", "speed", "warp", "end_margin_ms"):
-            pair = getattr(self, key)
-            if len(pair) != 2 or not all(isinstance(v, int | float) for v in pair) \
-                    or pair[0] > pair[1]:
-                raise ConfigError(f"{prefix}.{key}={pair}: expected [low, high] numbers, "
-                                  "low <= high")
+        _check_pairs(self, prefix, ("snr_db", "gain_db", "speed", "warp", "end_margin_ms"))
         if not 0.5 <= self.speed[0] <= self.speed[1] <= 2.0:
             raise ConfigError(f"{prefix}.speed={self.speed}: expected factors in [0.5, 2.0]")
         if not 0.7 <= self.warp[0] <= self.warp[1] <= 1.4:
@@ -182,12 +188,7 @@ class SequenceConfig:
                           doc="steps after the target window left free (no loss)")
 
     def check(self, prefix: str) -> None:
-        for key in ("joint_ms", "pause_ms", "window_ms"):
-            pair = getattr(self, key)
-            if len(pair) != 2 or not all(isinstance(v, int | float) for v in pair) \
-                    or not 0 <= pair[0] <= pair[1]:
-                raise ConfigError(f"{prefix}.{key}={pair}: expected [low, high] numbers, "
-                                  "0 <= low <= high")
+        _check_pairs(self, prefix, ("joint_ms", "pause_ms", "window_ms"), minimum=0.0)
         if self.keyword_share + self.continuous_share + self.hard_share > 1.0:
             raise ConfigError(f"{prefix}: keyword_share + continuous_share + hard_share = "
                               f"{self.keyword_share + self.continuous_share + self.hard_share:g}"
