@@ -23,6 +23,7 @@ print(json.dumps({
     "stream_miss_rate": cal["miss_rate"], "false_alarms_per_hour": cal["false_alarms_per_hour"],
     "latency_median_s": cal["latency_median_s"], "latency_p95_s": cal["latency_p95_s"],
     "misses": why["misses"], "false_alarms": why["false_alarms"],
+    "misses_by_place": why.get("by_place"),
     "at_1_fa_per_hour": {"threshold": s["threshold"], "miss_rate": at["miss_rate"],
                          "false_alarms_per_hour": at["false_alarms_per_hour"]},
     "per_keyword_miss_rate": {k: v["miss_rate"] for k, v in s["per_keyword"].items()},

@@ -142,6 +142,19 @@ def test_streams_explain_misses_and_false_alarms():
     assert unlabelled["false_alarms"][FALSE_ALARM_CAUSES[4]] >= 2
 
 
+def test_streams_split_misses_inside_running_speech_from_between_utterances():
+    """A keyword with speech just before and after it counts as inside running speech;
+    speech on one side only, or none, is between utterances."""
+    post = np.zeros((1200, 2), np.float32)
+    events = [Event("yes", 1.0, 1.4), Event("yes", 5.0, 5.4), Event("yes", 9.0, 9.4)]
+    post[541:550, 1] = 0.9     # yes at 5.0: hit; the other two never rise
+    speech = [Span(0.4, 0.9), Span(1.6, 2.2), Span(8.0, 8.8)]
+    why = _scorer(post, events, speech).explain(np.full(2, 0.5, np.float32))
+    assert why["by_place"] == {"inside running speech": {"keywords": 1, "missed": 1},
+                               "between utterances": {"keywords": 2, "missed": 1}}
+    assert "by_place" not in _scorer(post, events, None).explain(np.full(2, 0.5, np.float32))
+
+
 def test_streams_per_keyword_thresholds_hear_more_for_the_same_budget():
     """"yes" is clean, "no" has loud false alarms: one shared threshold must sit above
     them and loses the quiet yeses; per-keyword thresholds keep both within the budget."""

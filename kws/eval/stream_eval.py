@@ -34,6 +34,9 @@ MISS_REASONS = ("never reached the threshold", "wrong keyword", "outside the tim
                 "suppressed by the refractory time")
 FALSE_ALARM_CAUSES = ("non-keyword speech", "noise only", "another keyword",
                       "the same keyword again", "unlabelled audio")
+# a keyword with other speech this close before and after it was said inside running speech
+INSIDE_S = 0.8
+PLACES = ("inside running speech", "between utterances")
 
 
 @dataclass
@@ -157,10 +160,27 @@ class StreamScorer:
             else:
                 cause = FALSE_ALARM_CAUSES[1]
             alarms.append({"keyword": kw, "time": round(t, 3), "cause": cause})
-        return {"misses": {r: sum(m["reason"] == r for m in misses) for r in MISS_REASONS},
-                "false_alarms": {c: sum(a["cause"] == c for a in alarms)
-                                 for c in FALSE_ALARM_CAUSES},
-                "missed": misses, "alarms": alarms}
+        out = {"misses": {r: sum(m["reason"] == r for m in misses) for r in MISS_REASONS},
+               "false_alarms": {c: sum(a["cause"] == c for a in alarms)
+                                for c in FALSE_ALARM_CAUSES},
+               "missed": misses, "alarms": alarms}
+        if self.speech is not None:
+            out["by_place"] = self._misses_by_place(hit)
+        return out
+
+    def _misses_by_place(self, hit: set[int]) -> dict:
+        """Keywords and misses said inside running speech (other speech within INSIDE_S
+        before and after) and between utterances: where a detector trained on isolated
+        words fails."""
+        speech = self.speech or []
+        rows = {p: {"keywords": 0, "missed": 0} for p in PLACES}
+        for i, e in enumerate(self.events):
+            inside = any(0 <= e.start - sp.end < INSIDE_S for sp in speech) and \
+                any(0 <= sp.start - e.end < INSIDE_S for sp in speech)
+            row = rows[PLACES[0] if inside else PLACES[1]]
+            row["keywords"] += 1
+            row["missed"] += i not in hit
+        return rows
 
     def keyword_curves(self) -> list[list[tuple[float, int, int]]]:
         """Per keyword, alone (the others off): (threshold, hits, false alarms) over the
@@ -344,6 +364,9 @@ def format_stream_report(report: dict, clip_accuracy: float | None = None) -> st
 
     lines.append(f"at threshold {report['threshold']:.3f}: misses: {counts(why['misses'])}; "
                  f"false alarms: {counts(why['false_alarms'])}")
+    if "by_place" in why:
+        lines.append("missed " + ", ".join(f"{r['missed']}/{r['keywords']} {p}"
+                                           for p, r in why["by_place"].items()))
     if clip_accuracy is not None:
         lines.append(f"clip accuracy {100 * clip_accuracy:.2f}% | stream miss rate "
                      f"{100 * at['miss_rate']:.1f}% at {at['false_alarms_per_hour']:.2f} FA/h")
