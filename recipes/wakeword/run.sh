@@ -4,7 +4,7 @@
 #   recipes/wakeword/run.sh --phrase "hey toaster" --data PATH --out DIR [--stage N]
 #       [--stop-stage M] [--model gru|lstm|rnn] [--target-fa 0.5] [--per-phrase 1500]
 #       [--languages english|all|LIST] [--minutes 60] [--calibration-minutes 180]
-#       [--set KEY=VALUE ...]
+#       [--mine-rounds N] [--set KEY=VALUE ...]
 #
 # PATH is a folder of corpora (e.g. ../shared/data): the training split of each is real
 # speech that is not the phrase (negatives); its noise/ folder is the noise. The phrase's
@@ -13,7 +13,9 @@
 # Stages: 0 synthesize the phrase (every accent, voice variant, rate, pitch) and confusable
 #           negatives (its parts, rhymes, one-word swaps) plus everyday words
 #         1 prepare: find the corpora under PATH, report them
-#         2 train (phrase vs filler, end-aligned per-frame loss)
+#         2 train (phrase vs filler, end-aligned per-frame loss; measured rooms from PATH/rir
+#           and continuous speech from PATH/continuous_speech when there), then
+#           --mine-rounds N rounds of hard-negative mining
 #         3 streams: test (test speech; the real recordings of the phrase when a corpus
 #           has them, else synthetic test voices), a test stream without the phrase, a
 #           stream of confusables only (parts of the phrase, rhymes, swaps) by test voices
