@@ -32,6 +32,7 @@ print(json.dumps({
              "latency_median_s": at_cal["latency_median_s"],
              "misses": test["why"]["at_configured_thresholds"]["misses"],
              "false_alarms": test["why"]["at_configured_thresholds"]["false_alarms"],
+             "misses_by_place": test["why"]["at_configured_thresholds"].get("by_place"),
              "at_1_fa_per_hour": {"threshold": test["threshold"],
                                   "miss_rate": test["at_threshold"]["miss_rate"],
                                   "false_alarms_per_hour":
