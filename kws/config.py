@@ -286,6 +286,10 @@ class RunConfig:
         if self.train.freeze_layers > self.model.layers:
             raise ConfigError(f"train.freeze_layers={self.train.freeze_layers}: expected at "
                               f"most model.layers ({self.model.layers})")
+        if self.data.hard_negatives and not self.sequences.batch:
+            raise ConfigError(f"data.hard_negatives={self.data.hard_negatives}: they are "
+                              "trained on inside training sequences; expected "
+                              "sequences.batch > 0")
 
 
 _EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")

@@ -67,8 +67,10 @@ noise_set() {  # --set data.noise=[...] when a noise folder is known
 # hard-negative mining: a ${MINE_MINUTES}-minute stream of the corpus' training split with
 # no keyword in it (other words, and what the options add) is run through the model, the
 # windows where it fires at $MINE_THRESHOLD go to DIR/hard_negatives, and the model is
-# trained on from its weights for $MINE_EPOCHS epochs with them inside its sequences
+# trained on from its weights for $MINE_EPOCHS epochs with them inside its sequences (a run
+# trained on clips alone gets $MINE_SEQUENCES sequences per step for it)
 MINE_MINUTES=${MINE_MINUTES:-60}
+MINE_SEQUENCES=${MINE_SEQUENCES:-16}
 MINE_THRESHOLD=${MINE_THRESHOLD:-0.3}
 MINE_EPOCHS=${MINE_EPOCHS:-8}
 MINE_LR=${MINE_LR:-0.001}
@@ -87,9 +89,13 @@ mine_rounds() {
             echo "mining round $r: the model fires nowhere in $audio; it is kept"
             ln -sfn "$(basename "$prev")" "$OUT/${MODEL}_mined$r"
         else
+            local seq=()
+            if grep -A1 '^sequences:' "$prev/config.yaml" | grep -q '^  batch: 0$'; then
+                seq=(--set "sequences.batch=$MINE_SEQUENCES")
+            fi
             "$KWS" train --config "$prev/config.yaml" --set "train.init=$prev/model.pt" \
                 --set "data.hard_negatives=[$hard]" --set "train.epochs=$MINE_EPOCHS" \
-                --set "train.lr=$MINE_LR" --out "$OUT/${MODEL}_mined$r"
+                --set "train.lr=$MINE_LR" ${seq[@]+"${seq[@]}"} --out "$OUT/${MODEL}_mined$r"
         fi
         prev="$OUT/${MODEL}_mined$r"
     done

@@ -70,6 +70,8 @@ def test_config_yes_no_on_off_stay_words(tmp_path):
     (["augment.context_ms=6000"], r"^augment\.context_ms=6000(\.0)?: out of range"),
     (["augment.snr_db=[20, 5]"], r"^augment\.snr_db=\[20, 5\]: expected \[low, high\]"),
     (["augment.warp=[0.5, 1.1]"], r"^augment\.warp=\[0\.5, 1\.1\]: expected factors in"),
+    (["sequences.pause_ms=[-5, 100]"], r"^sequences\.pause_ms=\[-5, 100\]: expected .* 0 <= low"),
+    (["data.hard_negatives=[mined]"], r"^data\.hard_negatives=\['mined'\]: .*sequences\.batch > 0"),
     (["features.f_max=9000"], r"^features\.f_max=9000\.0: must be <= sample_rate/2"),
     (["features.window_ms=25.03"], r"^features\.window_ms=25\.03: must be a whole number"),
     (["model=3"], r"^model: expected a mapping"),
