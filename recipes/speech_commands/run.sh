@@ -68,8 +68,9 @@ fi
 CONT_SET=()
 CONT_STREAM=()
 if [ -d "$DATA/../continuous_speech" ]; then
-    CONT_SET=(--set "data.continuous=[$(cd "$DATA/../continuous_speech" && pwd)]")
-    CONT_STREAM=(--continuous "$(cd "$DATA/../continuous_speech" && pwd)")
+    continuous=$(cd "$DATA/../continuous_speech" && pwd)
+    CONT_SET=(--set "data.continuous=[$continuous]")
+    CONT_STREAM=(--continuous "$continuous")
 fi
 # filler speech of the streams: FSDD beside the data (other speakers, other words)
 fillers=()
