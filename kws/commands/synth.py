@@ -1,8 +1,10 @@
-"""`kws synth`: a synthetic keyword corpus from espeak-ng (the built-in default data)."""
+"""`kws synth`: a synthetic keyword corpus from the speech engines installed here (the
+built-in default data)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def _words(text: str) -> list[str]:
@@ -26,8 +28,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sentences", type=int, default=0, metavar="N",
                    help="instead of a corpus, write a demo recording of N sentences, each "
                    "holding one of the words, over noise")
+    p.add_argument("--engines", default="all",
+                   help="comma list of speech engines (espeak, piper, rhvoice, pico, festival, "
+                   "flite, mbrola, kokoro) or 'all' (default: every one installed here; "
+                   "scripts/setup.sh --voices installs them)")
+    p.add_argument("--asr-check", action="store_true",
+                   help="drop renditions that a speech recogniser (Whisper tiny.en, offline) "
+                   "does not hear as their text; the report counts them per engine")
     p.add_argument("--languages", default="english",
-                   help="'english' (accents), 'all' (every espeak-ng voice) or a comma list")
+                   help="espeak-ng's: 'english' (accents), 'all' (every espeak-ng voice) or a "
+                   "comma list")
     p.add_argument("--noise-seconds", type=float, default=30.0,
                    help="seconds of each generated noise file (0: none)")
     p.add_argument("--seed", type=int, default=0)
@@ -40,8 +50,10 @@ def run(args: argparse.Namespace) -> int:
 
     from kws.cli import print_json
     from kws.data.synth import synthesize_corpus
+    from kws.data.voices import parse_engines
 
     t0 = time.perf_counter()
+    engines = parse_engines(args.engines)
     if args.sentences:
         from kws.data.synth import demo_sentences
 
@@ -58,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
                                 seed=args.seed, languages=args.languages,
                                 noise_seconds=args.noise_seconds, workers=args.workers,
                                 confusable=args.confusables,
-                                per_confusable=args.per_confusable)
+                                per_confusable=args.per_confusable, engines=engines,
+                                asr_check=args.asr_check,
+                                log=lambda line: print(line, file=sys.stderr))
     seconds = time.perf_counter() - t0
     brief = {k: v for k, v in summary.items() if k != "files"} | {"seconds": round(seconds, 2)}
     if args.json:
@@ -68,6 +82,14 @@ def run(args: argparse.Namespace) -> int:
               f"{len(summary['words'])} words + {len(summary['negatives'])} negatives + "
               f"{len(summary['confusables'])} confusables in "
               f"{seconds:.1f} s -> {args.out}")
+        for engine, voices in summary["by_engine"].items():
+            each = ", ".join(f"{v} {n}" for v, n in voices.items()) if len(voices) <= 10 \
+                else f"{len(voices)} voices (synth.json lists them)"
+            print(f"  {engine}: {sum(voices.values())} clips, {each}")
+        if summary["asr_check"]:
+            print(f"  dropped as not heard by the recogniser: {summary['unheard']} (" +
+                  ", ".join(f"{e} {n}" for e, n in summary["unheard_by_engine"].items()) + ")")
         for f in summary["failed"]:
-            print(f"  failed: {f['text']!r} with voice {f['voice']}: {f['error']}")
+            print(f"  failed: {f['text']!r} with {f['engine']} voice {f['voice']}: "
+                  f"{f['error']}")
     return 0

@@ -1,17 +1,19 @@
-"""Synthetic keyword corpus: many espeak-ng renditions of each word, as a Speech Commands
-layout that the corpus readers accept.
+"""Synthetic keyword corpus: many renditions of each word by the speech engines of
+kws.data.voices (espeak-ng, Piper, RHVoice, Pico, Festival, Flite, MBROLA, Kokoro), as a
+Speech Commands layout that the corpus readers accept.
 
-Each rendition draws a language/accent, a voice variant, speaking rate, pitch, pitch range
-and volume from a generator seeded by (seed, text, index), so a corpus is reproducible and
-independent of the number of worker processes. Layout written:
+Each rendition draws an engine, one of its voices and its prosody (rate, pitch, ...) from a
+generator seeded by (seed, text, index), so a corpus is reproducible and independent of the
+number of worker processes. Layout written:
 
     OUT/<word>/<voice>_nohash_<n>.wav      keywords
     OUT/_unknown_/<voice>_nohash_<n>.wav   negative words/phrases (filler class)
     OUT/_background_noise_/*.wav           generated noise (white, pink, brown, babble)
     OUT/synth.json                         what was asked and what every clip is
 
-Splits follow the Speech Commands speaker hash over the voice name (language + variant), so
-validation and test voices are never heard in training.
+Splits follow the Speech Commands speaker hash over the speaker name (for espeak-ng the
+language + variant, for the others engine, voice and pitch quarter), so validation and test
+speakers are never heard in training.
 """
 
 from __future__ import annotations
@@ -19,22 +21,25 @@ from __future__ import annotations
 import hashlib
 import re
 import zlib
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from kws.atomic import atomic_write_json
-from kws.audio import resample, save_audio
-from kws.data.espeak import ENGLISH_ACCENTS, Espeak, Voice, list_languages, list_variants
+from kws.audio import save_audio
+from kws.data.espeak import ENGLISH_ACCENTS, Voice, list_languages, list_variants
 from kws.data.manifest import UNKNOWN
 from kws.data.parallel import map_in_chunks
+from kws.data.voices import ENGINES, Backend, Speaker
+from kws.data.voices.espeak import EspeakBackend, draw_voice, from_voice
 from kws.errors import KwsInputError
 
 SAMPLE_RATE = 16000
 CHUNK = 150  # jobs per fresh process: espeak-ng keeps state between utterances
-_ENGINE: Espeak | None = None
+_BACKENDS: dict[str, Backend] = {}  # this process' engines, made on first use
 
 
 @dataclass(frozen=True)
@@ -42,37 +47,32 @@ class Job:
     text: str
     folder: str
     index: int
-    voice: Voice
+    voice: Speaker
 
     @property
     def speaker(self) -> str:
-        return re.sub(r"[^a-z0-9-]", "-", self.voice.name.lower().replace("+", "-"))
+        name = self.voice.voice if self.voice.engine == "espeak" else self.voice.name
+        return re.sub(r"[^a-z0-9-]", "-", name.lower().replace("+", "-").replace("_", "-"))
 
 
-def _engine() -> Espeak:
-    global _ENGINE
-    if _ENGINE is None:
-        _ENGINE = Espeak()
-    return _ENGINE
-
-
-def draw_voice(rng: np.random.Generator, languages: list[str], variants: list[str]) -> Voice:
-    """One random voice: accent, variant and prosody spread over natural ranges."""
-    return Voice(language=str(rng.choice(languages)),
-                 variant=str(rng.choice(variants)),
-                 rate=int(rng.integers(110, 261)),
-                 pitch=int(rng.integers(15, 86)),
-                 range=int(rng.integers(10, 91)),
-                 volume=int(rng.integers(60, 141)))
+def _backend(engine: str) -> Backend:
+    if engine not in _BACKENDS:
+        _BACKENDS[engine] = ENGINES[engine]()
+    return _BACKENDS[engine]
 
 
 def plan_jobs(texts: list[str], folder_of: dict[str, str], per_text: int, seed: int,
-              languages: list[str], variants: list[str]) -> list[Job]:
+              backends: list[Backend]) -> list[Job]:
+    """Every text `per_text` times, each rendition's engine and speaker drawn from a
+    generator of (seed, text, n). With one engine none is drawn, so an espeak-ng corpus is
+    the same as before there were others."""
     jobs = []
     for text in texts:
         for n in range(per_text):
             rng = np.random.default_rng([seed, zlib.crc32(text.encode()), n])
-            jobs.append(Job(text, folder_of[text], n, draw_voice(rng, languages, variants)))
+            backend = backends[int(rng.integers(len(backends)))] if len(backends) > 1 \
+                else backends[0]
+            jobs.append(Job(text, folder_of[text], n, backend.draw(rng)))
     return jobs
 
 
@@ -86,24 +86,37 @@ def trim(audio: np.ndarray, rate: int, margin_s: float = 0.05) -> np.ndarray:
 
 
 def render(job: Job) -> np.ndarray:
-    """The job's audio at 16 kHz, float32."""
-    engine = _engine()
-    audio = engine.synth(job.text, job.voice, seed=zlib.crc32(f"{job.text}|{job.index}".encode()))
-    return trim(resample(audio, engine.sample_rate, SAMPLE_RATE), SAMPLE_RATE)
+    """The job's audio at 16 kHz, float32, trimmed."""
+    audio = _backend(job.voice.engine).render(job.text, job.voice, job.index)
+    return trim(audio, SAMPLE_RATE)
 
 
-def _render_chunk(jobs: list[Job], out: Path) -> list[dict]:
+def _render_chunk(jobs: list[Job], out: Path, asr_check: bool = False) -> list[dict]:
+    from kws.data.intelligibility import Listener
+
+    listener = Listener() if asr_check else None
     results = []
     for job in jobs:
-        audio = render(job)
-        if audio.size < SAMPLE_RATE // 20:
-            results.append({"text": job.text, "voice": job.voice.name, "error": "no audio"})
+        about = {"text": job.text, "engine": job.voice.engine, "voice": job.voice.voice}
+        try:
+            audio = render(job)
+        except (RuntimeError, OSError) as exc:  # one bad rendition is reported, not fatal
+            results.append({**about, "error": str(exc)[:200]})
             continue
+        if audio.size < SAMPLE_RATE // 20:
+            results.append({**about, "error": "no audio"})
+            continue
+        if listener is not None:
+            heard, what = listener.hears(audio, job.text)
+            if not heard:
+                results.append({**about, "unheard": what})
+                continue
         name = f"{job.speaker}_nohash_{job.index}.wav"
         rel = f"{job.folder}/{name}"
         save_audio(out / rel, audio, SAMPLE_RATE)
         pcm = np.round(np.clip(audio, -1, 1) * 32767).astype(np.int16)
-        results.append({"file": rel, "text": job.text, **asdict(job.voice),
+        results.append({"file": rel, **about, "speaker": job.speaker,
+                        **dict(job.voice.params),
                         "seconds": round(audio.size / SAMPLE_RATE, 3),
                         "digest": hashlib.sha1(pcm.tobytes()).hexdigest()[:16]})
     return results
@@ -137,7 +150,7 @@ def babble(seconds: float, rng: np.random.Generator, talkers: int = 6,
     # ~3 syllables per 0.25 s per talker is more than enough text to fill the track
     jobs = [Job(" ".join("".join(rng.choice(syllables, size=int(rng.integers(1, 4))))
                          for _ in range(int(rng.integers(3, 9)))), "", i,
-                draw_voice(rng, list(ENGLISH_ACCENTS), variants))
+                from_voice(draw_voice(rng, list(ENGLISH_ACCENTS), variants)))
             for i in range(talkers * max(1, int(seconds)))]
     audios = map_in_chunks(_render_audio_chunk, jobs, workers, chunk_size=CHUNK,
                            fresh_process=True)
@@ -184,11 +197,17 @@ def synthesize_corpus(words: list[str], out: str | Path, per_word: int = 200,
                       negatives: list[str] | None = None, per_negative: int | None = None,
                       seed: int = 0, languages: str = "english", noise_seconds: float = 30.0,
                       workers: int = 0, confusable: bool = False,
-                      per_confusable: int | None = None) -> dict:
+                      per_confusable: int | None = None,
+                      engines: Sequence[str] = ("espeak",),
+                      asr_check: bool = False, log: Callable[[str], None] = print) -> dict:
     """Write a synthetic keyword corpus to `out`; returns its summary (also in synth.json).
 
-    With `confusable`, the parts, rhymes and one-word swaps of every keyword
-    (kws.data.confusables) join the negatives, `per_confusable` renditions each."""
+    `engines` (kws.data.voices; `kws synth` asks for every one) share the renditions evenly;
+    those not installed here are reported once through `log` and skipped. `languages` are
+    espeak-ng's. With `confusable`, the parts, rhymes and one-word swaps of every keyword
+    (kws.data.confusables) join the negatives, `per_confusable` renditions each. With
+    `asr_check`, renditions that a speech recogniser does not hear as their text are dropped
+    and counted (kws.data.intelligibility)."""
     from kws.data.confusables import confusables
 
     words = [w.strip() for w in words if w.strip()]
@@ -211,22 +230,32 @@ def synthesize_corpus(words: list[str], out: str | Path, per_word: int = 200,
     out = Path(out)
     folder_of = {w: w for w in words} | dict.fromkeys([*negatives, *confusing], UNKNOWN)
     langs = resolve_languages(languages)
-    variants = ["", *list_variants()]
-    jobs = plan_jobs(words, folder_of, per_word, seed, langs, variants)
-    neg_jobs = plan_jobs(negatives, folder_of, per_negative or per_word, seed, langs, variants)
+    backends = _backends(list(engines), langs, log)
+    jobs = plan_jobs(words, folder_of, per_word, seed, backends)
+    neg_jobs = plan_jobs(negatives, folder_of, per_negative or per_word, seed, backends)
     neg_jobs += plan_jobs(confusing, folder_of, per_confusable or per_negative or per_word,
-                          seed, langs, variants)
+                          seed, backends)
     if neg_jobs:
         # negatives share one folder: number them so file names stay unique
         jobs += [Job(j.text, j.folder, i, j.voice) for i, j in enumerate(neg_jobs)]
-    results = map_in_chunks(partial(_render_chunk, out=out), jobs, workers,
-                            chunk_size=CHUNK, fresh_process=True)
+    if asr_check:
+        from kws.data.intelligibility import missing
+
+        if why := missing():
+            raise KwsInputError(f"--asr-check: {why}")
+    results = map_in_chunks(partial(_render_chunk, out=out, asr_check=asr_check), jobs,
+                            workers, chunk_size=CHUNK, fresh_process=True)
     clips = [r for r in results if "file" in r]
     failed = [r for r in results if "error" in r]
+    unheard = [r for r in results if "unheard" in r]
     noise = write_noise(out, noise_seconds, seed, workers) if noise_seconds > 0 else []
     summary = {"words": words, "negatives": negatives, "confusables": confusing,
-               "per_word": per_word, "seed": seed,
+               "per_word": per_word, "seed": seed, "engines": [b.name for b in backends],
                "languages": langs, "sample_rate": SAMPLE_RATE, "clips": len(clips),
+               "by_engine": count_by_engine(clips), "asr_check": asr_check,
+               "unheard": len(unheard), "unheard_by_engine": {
+                   e: sum(v.values()) for e, v in count_by_engine(unheard).items()},
+               "unheard_examples": unheard[:20],
                "distinct": len({c["digest"] for c in clips}), "failed": failed,
                "noise": noise, "files": clips}
     atomic_write_json(out / "synth.json", summary)
@@ -236,6 +265,29 @@ def synthesize_corpus(words: list[str], out: str | Path, per_word: int = 200,
 FILLER_WORDS = ("please", "now", "okay", "then", "the", "light", "music", "turn", "and",
                 "maybe", "just", "could", "you", "a", "little", "more", "after", "that",
                 "we", "will", "see", "today", "here", "it", "is")
+
+
+def _backends(names: list[str], languages: list[str],
+              log: Callable[[str], None]) -> list[Backend]:
+    """The engines of `names` that run here (the others reported once, in one line each)."""
+    from kws.data.voices import find_engines
+
+    present, missing = find_engines(names)
+    for name, why in missing.items():
+        log(f"engine {name} left out: {why}")
+    if not present:
+        raise KwsInputError(f"--engines={','.join(names)}: none of them runs here "
+                            "(scripts/setup.sh --voices installs them)")
+    return [EspeakBackend(languages) if n == "espeak" else ENGINES[n]() for n in present]
+
+
+def count_by_engine(clips: list[dict]) -> dict[str, dict[str, int]]:
+    """Clips per engine and voice, for the corpus report."""
+    out: dict[str, dict[str, int]] = {}
+    for c in clips:
+        voices = out.setdefault(c.get("engine", "espeak"), {})
+        voices[c["voice"]] = voices.get(c["voice"], 0) + 1
+    return {e: dict(sorted(v.items())) for e, v in sorted(out.items())}
 
 
 def _words_chunk(jobs: list[Job]) -> list[np.ndarray]:
@@ -257,8 +309,8 @@ def demo_sentences(keywords: list[str], out: str | Path, count: int = 12, seed: 
     sentences = []
     for i in range(count):
         voice = draw_voice(rng, list(ENGLISH_ACCENTS), variants)
-        voice = Voice(voice.language, voice.variant, min(voice.rate, 200), voice.pitch,
-                      voice.range, 100)
+        voice = from_voice(Voice(voice.language, voice.variant, min(voice.rate, 200),
+                                 voice.pitch, voice.range, 100))
         words = list(rng.choice(FILLER_WORDS, size=int(rng.integers(2, 6))))
         kw = str(keywords[i % len(keywords)])
         words.insert(int(rng.integers(0, len(words) + 1)), kw)

@@ -3,7 +3,10 @@
 #
 #   recipes/speech_commands/run.sh --data PATH --out DIR [--stage N] [--stop-stage M]
 #       [--model gru|lstm|rnn] [--task sc12|sc35] [--noise PATH] [--synthetic]
-#       [--set KEY=VALUE ...]
+#       [--engines all|LIST] [--set KEY=VALUE ...]
+#
+# --engines: the speech engines of --synthetic's corpus (default: every one installed here;
+# scripts/setup.sh --voices installs them).
 #
 # Stages: 0 download (v0.02, needs internet; skipped when PATH has data)
 #         1 prepare (corpus report; with --synthetic also a synthetic corpus of the words)
@@ -20,11 +23,13 @@
 # against 88 % without.
 TASK=sc12
 SYNTH=0
+ENGINES=${ENGINES:-all}
 ARGS=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --task) TASK=$2; shift 2 ;;
         --synthetic) SYNTH=1; shift ;;
+        --engines) ENGINES=$2; shift 2 ;;
         *) ARGS+=("$1"); shift ;;
     esac
 done
@@ -59,7 +64,7 @@ if stage 1 "prepare: corpus report (and the synthetic corpus)"; then
         words=yes,no,up,down,left,right,on,off,stop,go
         others=$(ls "$DATA" | grep -v -E "^(yes|no|up|down|left|right|on|off|stop|go|_.*|.*\..*)$" | paste -sd, -)
         "$KWS" synth --words "$words" --negatives "$others" --per-word 300 --per-negative 60 \
-            --out "$OUT/synthetic"
+            --engines "$ENGINES" --out "$OUT/synthetic"
     fi
 fi
 # real continuous speech beside the data (../shared/data/continuous_speech): negatives inside

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The built-in default: a synthetic keyword corpus (espeak-ng), no data of your own needed.
+# The built-in default: a synthetic keyword corpus, no data of your own needed.
 #
 #   recipes/synthetic/run.sh --out DIR [--stage N] [--stop-stage M] [--model gru|lstm|rnn]
-#       [--words w1,w2,...] [--per-word N] [--set KEY=VALUE ...]
+#       [--words w1,w2,...] [--per-word N] [--engines all|LIST] [--set KEY=VALUE ...]
+#
+# --engines: the speech engines of kws synth (default: every one installed here; espeak-ng
+# alone on a fresh machine, all eight after scripts/setup.sh --voices).
 #
 # Stages: 0 synthesize the corpus (keywords + negatives + generated noise)
 #         1 prepare  2 train (clips and training sequences of running speech)
@@ -22,11 +25,13 @@ goal,start,bright,noise,snow,soft,under,over,about,around,because,people,\
 something,thanks,hello,good,great,little,other,every,another,question,answer,weather,\
 dinner,listen,remember,together,tomorrow,garden,camera,minute,second,paper,pocket
 PER_WORD=${PER_WORD:-250}
+ENGINES=${ENGINES:-all}
 ARGS=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --words) WORDS=$2; shift 2 ;;
         --per-word) PER_WORD=$2; shift 2 ;;
+        --engines) ENGINES=$2; shift 2 ;;
         *) ARGS+=("$1"); shift ;;
     esac
 done
@@ -38,7 +43,7 @@ if stage 0 "synthesize ${PER_WORD} renditions of each of $WORDS"; then
         echo "$DATA already holds a synthetic corpus: keeping it"
     else
         "$KWS" synth --words "$WORDS" --negatives "$NEGATIVES" --per-word "$PER_WORD" \
-            --per-negative $((PER_WORD / 8 + 1)) --out "$DATA"
+            --per-negative $((PER_WORD / 8 + 1)) --engines "$ENGINES" --out "$DATA"
     fi
 fi
 if stage 1 "prepare: corpus report"; then

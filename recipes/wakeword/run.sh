@@ -4,7 +4,10 @@
 #   recipes/wakeword/run.sh --phrase "hey toaster" --data PATH --out DIR [--stage N]
 #       [--stop-stage M] [--model gru|lstm|rnn] [--target-fa 0.5] [--per-phrase 1500]
 #       [--languages english|all|LIST] [--minutes 60] [--calibration-minutes 180]
-#       [--mine-rounds N] [--set KEY=VALUE ...]
+#       [--mine-rounds N] [--engines all|LIST] [--set KEY=VALUE ...]
+#
+# --engines: the speech engines of kws synth (default: every one installed here;
+# scripts/setup.sh --voices installs them); --languages are espeak-ng's accents.
 #
 # PATH is a folder of corpora (e.g. ../shared/data): the training split of each is real
 # speech that is not the phrase (negatives); its noise/ folder is the noise. The phrase's
@@ -27,6 +30,7 @@
 PHRASE=""
 TARGET_FA=0.5
 PER_PHRASE=${PER_PHRASE:-1500}
+ENGINES=${ENGINES:-all}
 LANGUAGES=english
 CAL_MINUTES=${CAL_MINUTES:-180}
 ARGS=()
@@ -35,6 +39,7 @@ while [ $# -gt 0 ]; do
         --phrase) PHRASE=$2; shift 2 ;;
         --target-fa) TARGET_FA=$2; shift 2 ;;
         --per-phrase) PER_PHRASE=$2; shift 2 ;;
+        --engines) ENGINES=$2; shift 2 ;;
         --languages) LANGUAGES=$2; shift 2 ;;
         --calibration-minutes) CAL_MINUTES=$2; shift 2 ;;
         *) ARGS+=("$1"); shift ;;
@@ -98,7 +103,9 @@ if stage 0 "synthesize \"$PHRASE\" ($PER_PHRASE renditions) and its confusables"
     else
         "$KWS" synth --words "$PHRASE" --confusables --negatives "$NEGATIVES" \
             --per-word "$PER_PHRASE" --per-negative $((PER_PHRASE / 40 + 1)) \
-            --per-confusable $((PER_PHRASE / 10 + 1)) --languages "$LANGUAGES" --out "$CORPUS"
+            --per-confusable $((PER_PHRASE / 10 + 1)) --languages "$LANGUAGES" \
+            --engines "$ENGINES" \
+            --out "$CORPUS"
     fi
 fi
 if stage 1 "prepare: corpora under $DATA"; then
