@@ -13,7 +13,7 @@ from kws.data.voices.base import SAMPLE_RATE, Backend, Speaker, change_speed, gr
 
 class PiperBackend(Backend):
     name = "piper"
-    license = "piper-tts GPL-3.0; voice joe (en_US-joe-medium): see its MODEL_CARD"
+    license = "piper-tts GPL-3.0; voice joe: MIT wheel, CC0 training data (its MODEL_CARD)"
     voices = ("joe",)
 
     def __init__(self) -> None:
