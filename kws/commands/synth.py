@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "demo recording to write, its labels beside it as .csv)")
     p.add_argument("--sentences", type=int, default=0, metavar="N",
                    help="instead of a corpus, write a demo recording of N sentences, each "
-                   "holding one of the words, over noise")
+                   "holding one of the words, over noise (espeak-ng voices)")
     p.add_argument("--engines", default="all",
                    help="comma list of speech engines (espeak, piper, rhvoice, pico, festival, "
                    "flite, mbrola, kokoro) or 'all' (default: every one installed here; "
