@@ -278,7 +278,10 @@ def _backends(names: list[str], languages: list[str],
     if not present:
         raise KwsInputError(f"--engines={','.join(names)}: none of them runs here "
                             "(scripts/setup.sh --voices installs them)")
-    return [EspeakBackend(languages) if n == "espeak" else ENGINES[n]() for n in present]
+    backends = [EspeakBackend(languages) if n == "espeak" else ENGINES[n]() for n in present]
+    for backend in backends:
+        backend.prepare()
+    return backends
 
 
 def count_by_engine(clips: list[dict]) -> dict[str, dict[str, int]]:

@@ -53,6 +53,9 @@ class Backend:
         """Why this engine cannot run here (None when it can)."""
         raise NotImplementedError
 
+    def prepare(self) -> None:
+        """One-time work before worker processes render (nothing by default)."""
+
     def draw(self, rng: np.random.Generator) -> Speaker:
         raise NotImplementedError
 

