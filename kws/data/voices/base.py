@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +41,7 @@ class Speaker:
         return f"{self.engine}-{self.voice}-{self.group}"
 
 
-class Backend:
+class Backend(ABC):
     """One speech engine. Subclasses set `name`, `license` and `voices`, and implement
     `missing`, `draw` and `render`."""
 
@@ -49,19 +50,21 @@ class Backend:
     voices: tuple[str, ...] = ()
 
     @classmethod
+    @abstractmethod
     def missing(cls) -> str | None:
         """Why this engine cannot run here (None when it can)."""
-        raise NotImplementedError
 
     def prepare(self) -> None:
         """One-time work before worker processes render (nothing by default)."""
+        return
 
+    @abstractmethod
     def draw(self, rng: np.random.Generator) -> Speaker:
-        raise NotImplementedError
+        """A random speaker of this engine (voice and prosody)."""
 
+    @abstractmethod
     def render(self, text: str, speaker: Speaker, seed: int) -> np.ndarray:
         """`text` in `speaker`'s voice: float32 mono at 16 kHz."""
-        raise NotImplementedError
 
 
 def grouped(rng: np.random.Generator, lo: float, hi: float) -> tuple[float, int]:
