@@ -110,3 +110,47 @@ def test_eval_cli_bad_labels_exit_2(tiny_bundle, tiny_stream, tmp_path, capsys):
                  "--labels", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert "overlapping labels" in err and err.count("\n") == 0
+
+
+def _test_only_copies(corpus: Path, folder: Path) -> list[tuple[str, str]]:
+    """The corpus' test clips copied into `folder` (label/name), no noise: (file, label)."""
+    import shutil
+
+    from kws.data.corpora import read_corpus
+
+    out = []
+    for row in read_corpus(corpus).rows:
+        if row.split == "test":
+            rel = f"{row.label}/{Path(row.path).name}"
+            (folder / row.label).mkdir(parents=True, exist_ok=True)
+            shutil.copy(row.path, folder / rel)
+            out.append((rel, row.label))
+    return out
+
+
+@pytest.mark.parametrize("target", ["tiny_run", "tiny_bundle"])
+def test_eval_on_recordings_that_are_all_test_data(target, tiny_corpus, tmp_path, capsys,
+                                                   request):
+    """Someone else's recordings: a Speech Commands layout whose every file is in
+    testing_list.txt, and a test.csv without a noise folder. Evaluation needs no training
+    clips; a model with a _silence_ class scores the clips that exist and says so."""
+    model = request.getfixturevalue(target)
+    folder = tmp_path / "theirs"
+    files = _test_only_copies(tiny_corpus, folder)
+    (folder / "testing_list.txt").write_text("".join(f"{f}\n" for f, _ in files))
+    with (folder / "test.csv").open("w") as fh:
+        fh.write("file,class\n" + "".join(f"{f},{lab}\n" for f, lab in files))
+    for data in (folder, folder / "test.csv"):
+        if data == folder:
+            (folder / "test.csv").rename(tmp_path / "aside.csv")   # the folder layout alone
+        else:
+            (tmp_path / "aside.csv").rename(folder / "test.csv")
+        assert main(["eval", str(model), "--data", str(data), "--out",
+                     str(tmp_path / "out"), "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)["clips"]
+        assert report["split"] == "test"
+        assert report["clips"] == len(files)            # every clip, no _silence_ made up
+        assert report["accuracy"] > 0.5
+    assert main(["eval", str(model), "--data", str(folder / "test.csv"), "--out",
+                 str(tmp_path / "out")]) == 0
+    assert "no _silence_ clips are scored" in capsys.readouterr().out

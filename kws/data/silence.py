@@ -32,11 +32,14 @@ def noise_durations(noise_files: list[str]) -> tuple[dict[str, float], list[tupl
 
 
 def silence_rows(rows: list[Row], noise_files: list[str], fraction: float,
-                 clip_seconds: float, seed: int = 0) -> list[Row]:
-    """`fraction` x (clips in each split) silence rows, cut from that split's noise span."""
+                 clip_seconds: float, seed: int = 0, required: bool = True) -> list[Row]:
+    """`fraction` x (clips in each split) silence rows, cut from that split's noise span;
+    none when there is no noise and they are not `required` (evaluation)."""
     if fraction <= 0:
         return []
     durations, _ = noise_durations(noise_files)
+    if not durations and not required:
+        return []
     if not durations:
         raise KwsInputError("data.silence_fraction > 0 but no readable noise files: give "
                             "data.noise (e.g. ../shared/data/noise) or set "

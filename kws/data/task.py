@@ -88,7 +88,13 @@ def noise_bank(paths: list[str], sample_rate: int, max_seconds: float = 600.0) -
 
 
 def prepare_task(data: DataConfig, sample_rate: int, seed: int = 0, workers: int = 0,
-                 log: Callable[[str], None] = print) -> TaskData:
+                 log: Callable[[str], None] = print,
+                 splits: tuple[str, ...] = SPLITS) -> TaskData:
+    """Labels, decoded clips and noise of a data config. Training needs every split;
+    evaluation passes the splits it scores (`splits`), so a corpus that is all test data
+    works, and without noise at hand it scores the clips that exist instead of making
+    `_silence_` clips."""
+    training = "train" in splits
     if not data.corpus:
         raise KwsInputError("data.corpus: not set (a corpus folder or CSV manifest)")
     corpus = read_corpus(data.corpus)
@@ -103,18 +109,23 @@ def prepare_task(data: DataConfig, sample_rate: int, seed: int = 0, workers: int
     if data.extra_train:
         notes.append(f"extra training clips from {', '.join(data.extra_train)}: {len(extra)}")
     noise = list(corpus.noise_files) + noise_files(list(data.noise))
-    sil = silence_rows(rows, noise, data.silence_fraction, data.clip_seconds, seed)
+    sil = silence_rows(rows, noise, data.silence_fraction, data.clip_seconds, seed,
+                       required=training)
+    if data.silence_fraction > 0 and not sil and not training:
+        notes.append("no noise files at hand: no _silence_ clips are scored (give "
+                     "data.noise to score the silence class)")
     all_rows = rows + extra + sil
     labels = order_labels({r.label for r in all_rows})
     length = round(data.clip_seconds * sample_rate)
-    splits = {}
+    caches = {}
     for split in SPLITS:
-        subset = [r for r in all_rows if r.split == split]
+        subset = [r for r in all_rows if r.split == split] if split in splits else []
         cache = load_or_build(subset, sample_rate, length, data.cache_dir, workers, log=log)
         for row, reason in cache.bad:
             notes.append(f"left out {row.path}: {reason}")
-        splits[split] = cache
-    if len(splits["train"].rows) == 0:
+        caches[split] = cache
+    if training and len(caches["train"].rows) == 0:
         raise KwsInputError(f"data.corpus={data.corpus}: no readable training clips")
-    return TaskData(labels, splits, noise_bank(noise, sample_rate), noise, notes,
+    bank = noise_bank(noise, sample_rate) if training else np.zeros(0, np.float32)
+    return TaskData(labels, caches, bank, noise, notes,
                     frozenset((r.path, r.offset) for r in extra))

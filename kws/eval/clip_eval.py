@@ -13,7 +13,7 @@ import numpy as np
 
 from kws.atomic import atomic_write
 from kws.config import RunConfig
-from kws.data.manifest import SILENCE, UNKNOWN, Row
+from kws.data.manifest import SILENCE, SPLITS, UNKNOWN, Row
 from kws.data.task import prepare_task
 from kws.errors import KwsInputError
 from kws.train.loss import clip_predictions
@@ -103,11 +103,15 @@ def eval_clips(cfg: RunConfig, labels: list[str], rule: str, split: str | None,
     corpus, or of any corpus (`data`), whose words are mapped onto the model's labels."""
     data_cfg = cfg.data if data is None else replace(cfg.data, corpus=data, extra_train=[],
                                                      task="auto")
-    task = prepare_task(data_cfg, cfg.features.sample_rate, cfg.train.seed, log=log)
+    if split is not None and split not in SPLITS:
+        raise KwsInputError(f"--split {split}: expected train, validation or test")
+    task = prepare_task(data_cfg, cfg.features.sample_rate, cfg.train.seed, log=log,
+                        splits=(split,) if split else ("validation", "test"))
+    for note in task.notes[1:]:
+        if not note.startswith("left out"):   # unreadable clips: counted in the report
+            log(note)
     if split is None:
         split = "test" if len(task.splits["test"].rows) else "validation"
-    if split not in task.splits:
-        raise KwsInputError(f"--split {split}: expected train, validation or test")
     cache = task.splits[split]
     if not len(cache.rows):
         raise KwsInputError(f"{data_cfg.corpus}: the {split} split is empty")
