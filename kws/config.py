@@ -205,6 +205,11 @@ class ModelConfig:
     dropout: float = spec(0.0, lo=0.0, hi=0.9, doc="between recurrent layers, training only")
     frame_stride: int = spec(1, lo=1, hi=4, doc="frames stacked per recurrent step (a lower "
                              "frame rate for the recurrence: fewer steps, same features)")
+    recurrent_init: str = spec("torch", choices=("torch", "orthogonal", "identity"),
+                               doc="recurrent weights W_hh at the start: torch.nn's uniform, "
+                                   "orthogonal (each gate block; Saxe et al. 2014), or the "
+                                   "identity (IRNN, Le et al. 2015, for rnn_relu); biases 0 "
+                                   "but the LSTM's forget gate")
 
     def check(self, prefix: str) -> None:
         from kws.models.registry import FAMILIES

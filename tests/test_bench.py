@@ -44,9 +44,8 @@ def test_bench_seed_table_reads_runs_and_judges(tmp_path):
                 for i, a in enumerate([0.5, 0.9, 0.8])))
     assert arabic_accuracy(run) == 0.9
     assert arabic_accuracy(tmp_path / "missing") is None
-    grads = {"learned": {"rnn": {"25": {"accuracy": 0.95}, "100": {"accuracy": 0.3}},
-                         "gru": {"25": {"accuracy": 0.99}, "100": {"accuracy": 0.97}}}}
-    assert longest_learned(grads, "rnn") == 25 and longest_learned(grads, "gru") == 100
+    grads = {"longest_learned": {"rnn": 50, "gru": 400}}
+    assert longest_learned(grads, "rnn") == 50 and longest_learned(grads, "gru") == 400
     assert longest_learned(grads, "lstm") is None
     row = {"us_per_hop_int8": 1.0, "us_per_hop_float": 1.0, "macs_per_frame": 1,
            "state_floats": 1,
@@ -83,3 +82,19 @@ def test_bench_runtime_targets_judge_the_best_measurement_of_the_gru_int8_bundle
     assert cell["rtf"] == 0.0025  # the table's own measurement is kept as it was
     gru["breakdown_us_per_hop"]["detector"] = 30.0  # a slower second look changes nothing
     assert not _targets({"gru": gru})[1]["rtf"]
+
+
+def test_bench_gradients_study_runs_every_cell_over_seeds(tmp_path):
+    """The quick study: every cell over two seeds at two lengths; the gated cells learn
+    recall over 20 steps of distractors within its 300 steps, and the report's verdict,
+    lengths and clipping rows come from the runs."""
+    assert main(["bench", "gradients", "--quick", "--device", "cpu",
+                 "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "gradients.json").read_text())
+    assert set(report["longest_learned"]) == {"rnn", "rnn, no clipping", "lstm", "gru"}
+    for cell in ("lstm", "gru"):
+        assert report["longest_learned"][cell] == 20
+        assert len(report["learned"][cell]["20"]["accuracy"]) == 2
+    assert set(report["clipping"]) == {"rnn", "rnn, no clipping"}
+    assert (tmp_path / "gradients.png").stat().st_size > 10_000
+    assert "longest T learned by every seed" in (tmp_path / "gradients.md").read_text()

@@ -116,3 +116,29 @@ def test_cell_gradient_clipping_and_family_are_config_choices():
 
     cfg = load_config(None, ["model.family=rnn_relu", "train.grad_clip=1.5"])
     assert cfg.model.family == "rnn_relu" and cfg.train.grad_clip == 1.5
+
+
+@pytest.mark.parametrize("family", ["rnn", "lstm", "gru"])
+def test_cell_orthogonal_init_keeps_the_state_norm(family):
+    """model.recurrent_init=orthogonal: every gate block of W_hh is orthogonal (a state
+    keeps its norm through it), recurrent biases start at 0, the LSTM keeps forget bias 1;
+    torch.nn's uniform default shrinks a state instead."""
+    cfg = ModelConfig(family=family, hidden=48, layers=2, recurrent_init="orthogonal")
+    model = KwsModel(FeatureConfig(), cfg, ["a", "b"])
+    for layer in model.layers:
+        _, w_hh, b_ih, b_hh = layer.weights
+        for block in w_hh.detach().split(48, dim=0):
+            assert torch.allclose(block @ block.t(), torch.eye(48), atol=1e-5)
+        assert not b_hh.any()
+        if family == "lstm":
+            assert torch.all(b_ih[48:96] == 1.0)
+    plain = KwsModel(FeatureConfig(), ModelConfig(family=family, hidden=48), ["a", "b"])
+    _, w_hh, _, _ = plain.layers[1].weights
+    h = torch.randn(48)
+    assert (w_hh[:48].detach() @ h).norm() < 0.8 * h.norm()
+
+
+def test_cell_identity_init_is_the_irnn():
+    cfg = ModelConfig(family="rnn_relu", hidden=16, layers=1, recurrent_init="identity")
+    _, w_hh, _, b_hh = KwsModel(FeatureConfig(), cfg, ["a", "b"]).layers[0].weights
+    assert torch.equal(w_hh.detach(), torch.eye(16)) and not b_hh.any()

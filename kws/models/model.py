@@ -38,12 +38,29 @@ class _Params(nn.Module):
 class RecurrentLayer(nn.Module):
     """One unidirectional recurrent layer of a registered family."""
 
-    def __init__(self, family: Family, input_size: int, hidden: int) -> None:
+    def __init__(self, family: Family, input_size: int, hidden: int,
+                 recurrent_init: str = "torch") -> None:
         super().__init__()
         self.family = family
         self.hidden = hidden
         self.rnn = family.fast(input_size, hidden) if family.fast else \
             _Params(input_size, hidden, family.blocks)
+        if recurrent_init != "torch":
+            self.init_recurrent(recurrent_init)
+
+    @torch.no_grad()
+    def init_recurrent(self, kind: str) -> None:
+        """W_hh of every gate block orthogonal or the identity, so that at the start a state
+        neither shrinks nor grows through the recurrence (torch.nn's uniform init shrinks
+        it: spectral radius about 0.58), and the recurrent biases 0 (the LSTM keeps its
+        forget-gate bias of 1, which sits in the input bias)."""
+        _, w_hh, _, b_hh = self.weights
+        for block in w_hh.split(self.hidden, dim=0):
+            if kind == "orthogonal":
+                nn.init.orthogonal_(block)
+            else:
+                block.copy_(torch.eye(self.hidden))
+        b_hh.zero_()
 
     @property
     def weights(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -95,7 +112,8 @@ class KwsModel(nn.Module):
         self.register_buffer("feat_std", torch.ones(features.n_cepstra))
         self.stride = model.frame_stride
         sizes = [features.n_cepstra * self.stride] + [model.hidden] * model.layers
-        self.layers = nn.ModuleList(RecurrentLayer(self.family, sizes[i], sizes[i + 1])
+        self.layers = nn.ModuleList(RecurrentLayer(self.family, sizes[i], sizes[i + 1],
+                                                   model.recurrent_init)
                                     for i in range(model.layers))
         self.dropout = nn.Dropout(model.dropout)
         self.classifier = nn.Linear(model.hidden, len(labels))
