@@ -18,7 +18,7 @@ from kws.errors import KwsInputError
 VERBS: dict[str, tuple[str, str]] = {
     # verb: (module with add_arguments(parser) and run(args) -> int, one-line help)
     "data": ("kws.commands.data", "summarize a corpus: labels, splits, speakers, bad files"),
-    "synth": ("kws.commands.synth", "synthesize a keyword corpus with espeak-ng"),
+    "synth": ("kws.commands.synth", "synthesize a keyword corpus (every speech engine installed)"),
     "train": ("kws.commands.train", "train a model from a YAML config into a run directory"),
     "eval": ("kws.commands.eval", "clip accuracy, confusion matrix, per-class precision/recall"),
     "make-stream": ("kws.commands.make_stream", "build a long test recording + label file"),
