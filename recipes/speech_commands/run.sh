@@ -56,7 +56,7 @@ SYN_SET=()
 # espeak-ng alone they cost 1.7 points on the mean of three seeds (86.5 % against 88.2 %);
 # with all eight engines they are even (88.2 %). --synthetic-only: a model of the eight
 # engines' clips alone gets 76.9 % of the real test list (seed mean; espeak-ng alone 52.6 %
-# with the same training; README, "Synthetic speech: eight engines").
+# with the same training; docs/synthetic-speech.md).
 TRAIN_DATA="$DATA"
 if [ "$SYNTH" = 1 ]; then
     SYN_SET=(--set "data.extra_train=[$OUT/synthetic]" --set data.extra_share=0.15)
