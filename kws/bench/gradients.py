@@ -249,8 +249,8 @@ def run(out: Path, device: str = "auto", steps: int = 4000,
              *(f"gradient reaching the first step relative to the last, {when} "
                f"(T = {probe}): " + ", ".join(f"{k} {r:.1e}" for k, r in per.items())
                + " (gradients.png)" for when, per in ratio.items() if per),
-             "classic RNN, clipping at 1.0 and off (largest gradient norm, non-finite "
-             "losses, over seeds): " + "; ".join(
+             "classic RNN, clipping at 1.0 and off (largest gradient norm before clipping, "
+             "non-finite losses, over seeds): " + "; ".join(
                  f"{name} T={t}: {v['max_grad_norm']:.1f}, {v['nonfinite_losses']}"
                  for name, per in clipping.items() for t, v in per.items())]
     report = {"device": device, "steps": steps, "seeds": seeds, "level": LEVEL,
