@@ -197,10 +197,15 @@ def cell(result: dict | None) -> str:
     return f"{n}/{len(accs)} ({100 * min(accs):.0f}-{100 * max(accs):.0f}%)"
 
 
-def verdict(longest: dict[str, int], lengths: tuple[int, ...]) -> str:
+def gates_agree(longest: dict[str, int], longest_tried: int = 200) -> bool:
+    """The seed's claim, judged: both gated cells learn long sequences (T >= 200, or the
+    longest tried when shorter) on every seed, and longer ones than the classic RNN."""
     gated = min(longest["lstm"], longest["gru"])
-    rnn = longest["rnn"]
-    agree = gated >= min(200, max(lengths)) and gated > rnn
+    return gated >= min(200, longest_tried) and gated > longest["rnn"]
+
+
+def verdict(longest: dict[str, int], lengths: tuple[int, ...]) -> str:
+    agree = gates_agree(longest, max(lengths))
     return ("longest T learned by every seed: "
             + ", ".join(f"{k} {v or 'none'}" for k, v in longest.items())
             + "; the seed says the gates solve the classic RNN's vanishing gradients: "

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from kws.bench.common import speech_audio, write_report
+from kws.bench.gradients import gates_agree
 from kws.bench.models import bench_corpus, model_config, speed_bundle, untrained_run
 
 SIZINGS = {"hidden": {"rnn": 128, "lstm": 128, "gru": 128},
@@ -155,7 +156,7 @@ def verdicts(t: dict, have_gradients: bool) -> list[str]:
                  "stream: one, one and two states, as the seed says")
     if have_gradients:
         ls = {f: h[f]["longest_T_learned"] or 0 for f in FAMILIES}
-        agree = min(ls["gru"], ls["lstm"]) >= 200 and min(ls["gru"], ls["lstm"]) > ls["rnn"]
+        agree = gates_agree(ls)
         notes.append(f"long-range task, longest T learned: {ls}; the seed says the gates solve "
                      f"vanishing gradients: {'agrees' if agree else 'does not clearly agree'}")
     for data, key in (("Arabic val", "arabic_val"), ("SC mini test", "sc_test")):

@@ -25,14 +25,14 @@
 # --set train.freeze_layers=1: 92.0 % on the test list; from its earlier 2x128 model, 93.1 %)
 # against 88 % without.
 TASK=sc12
-SYNTH=0
+SYNTH=none     # none | beside (--synthetic) | only (--synthetic-only)
 ENGINES=${ENGINES:-all}
 ARGS=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --task) TASK=$2; shift 2 ;;
-        --synthetic) SYNTH=1; shift ;;
-        --synthetic-only) SYNTH=2; shift ;;
+        --synthetic) SYNTH=beside; shift ;;
+        --synthetic-only) SYNTH=only; shift ;;
         --engines) ENGINES=$2; shift 2 ;;
         *) ARGS+=("$1"); shift ;;
     esac
@@ -58,9 +58,9 @@ SYN_SET=()
 # engines' clips alone gets 76.9 % of the real test list (seed mean; espeak-ng alone 52.6 %
 # with the same training; docs/synthetic-speech.md).
 TRAIN_DATA="$DATA"
-if [ "$SYNTH" = 1 ]; then
+if [ "$SYNTH" = beside ]; then
     SYN_SET=(--set "data.extra_train=[$OUT/synthetic]" --set data.extra_share=0.15)
-elif [ "$SYNTH" = 2 ]; then
+elif [ "$SYNTH" = only ]; then
     TRAIN_DATA="$OUT/synthetic"
     SYN_SET=(--set train.epochs=30 --set data.balance=true --set "augment.warp=[0.85,1.15]"
              --set augment.reverb_prob=0.5)
@@ -72,7 +72,7 @@ fi
 if stage 1 "prepare: corpus report (and the synthetic corpus)"; then
     "$KWS" data "$DATA" --task "$TASK" --json > "$OUT/data.json"
     "$KWS" data "$DATA" --task "$TASK" --no-decode | tail -n 3
-    if [ "$SYNTH" != 0 ] && [ ! -f "$OUT/synthetic/synth.json" ]; then
+    if [ "$SYNTH" != none ] && [ ! -f "$OUT/synthetic/synth.json" ]; then
         words=yes,no,up,down,left,right,on,off,stop,go
         others=$(ls "$DATA" | grep -v -E "^(yes|no|up|down|left|right|on|off|stop|go|_.*|.*\..*)$" | paste -sd, -)
         "$KWS" synth --words "$words" --negatives "$others" --per-word 300 --per-negative 60 \
