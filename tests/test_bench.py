@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from kws.bench.gradients import Reader, hidden_gradient_norms
-from kws.bench.seed_table import arabic_accuracy, longest_learned, verdicts
+from kws.bench.seed_table import arabic_accuracy, frames_per_step, longest_learned, verdicts
 from kws.cli import main
 
 
@@ -44,6 +44,9 @@ def test_bench_seed_table_reads_runs_and_judges(tmp_path):
                 for i, a in enumerate([0.5, 0.9, 0.8])))
     assert arabic_accuracy(run) == 0.9
     assert arabic_accuracy(tmp_path / "missing") is None
+    assert frames_per_step(run) == 1 and frames_per_step(tmp_path / "missing") == 1
+    (run / "config.yaml").write_text("model:\n  family: rnn\n  frame_stride: 3\n")
+    assert frames_per_step(run) == 3
     grads = {"longest_learned": {"rnn": 50, "gru": 400}}
     assert longest_learned(grads, "rnn") == 50 and longest_learned(grads, "gru") == 400
     assert longest_learned(grads, "lstm") is None

@@ -40,6 +40,16 @@ def sc_accuracy(run: Path) -> float | None:
     return json.loads(path.read_text())["accuracy"] if path.is_file() else None
 
 
+def frames_per_step(run: Path) -> int:
+    """How many feature frames the run's model reads per recurrent step (model.frame_stride
+    of its config.yaml; 1 when the run is missing): the table says so beside its accuracy,
+    since its cost rows are for one frame per step."""
+    from kws.config import load_config
+
+    path = run / "config.yaml"
+    return load_config(path).model.frame_stride if path.is_file() else 1
+
+
 def longest_learned(gradients: dict, family: str) -> int | None:
     """The longest sequence every seed of `kws bench gradients` learned (None: not run)."""
     return gradients.get("longest_learned", {}).get(family)
@@ -107,11 +117,15 @@ def run(out: Path, runs: Path | None, log=print) -> dict:
                 name = f"{fam}_{sizing}"
                 e["arabic_val"] = arabic_accuracy(runs / f"arabic_{name}") if runs else None
                 e["sc_test"] = sc_accuracy(runs / f"sc_{name}") if runs else None
+                for key, data in (("arabic_stride", "arabic"), ("sc_stride", "sc")):
+                    e[key] = frames_per_step(runs / f"{data}_{name}") if runs else 1
                 e["longest_T_learned"] = longest_learned(gradients, fam)
                 table[name] = e
 
-    def pct(x):
-        return f"{100 * x:.1f}%" if x is not None else "not run"
+    def pct(x, stride: int = 1):
+        if x is None:
+            return "not run"
+        return f"{100 * x:.1f}%" + (f" ({stride} frames per step)" if stride > 1 else "")
 
     def head(f: str, s: str) -> str:
         return f"{f} 2x{table[f'{f}_{s}']['hidden']} (equal {s})"
@@ -123,8 +137,8 @@ def run(out: Path, runs: Path | None, log=print) -> dict:
               ("training step, CPU (ms, batch 128)", lambda e: f"{e['train_ms_per_step']:.0f}"),
               ("streaming µs per hop, float", lambda e: f"{e['us_per_hop_float']:.1f}"),
               ("streaming µs per hop, INT8", lambda e: f"{e['us_per_hop_int8']:.1f}"),
-              ("Arabic SC val accuracy", lambda e: pct(e["arabic_val"])),
-              ("SC mini test accuracy (12 classes)", lambda e: pct(e["sc_test"])),
+              ("Arabic SC val accuracy", lambda e: pct(e["arabic_val"], e["arabic_stride"])),
+              ("SC mini test accuracy (12 classes)", lambda e: pct(e["sc_test"], e["sc_stride"])),
               ("longest T learned (every seed, >= 95%)",
                lambda e: str(e["longest_T_learned"] or "none") if gradients else "not run")]
     for label, fmt in fields:
