@@ -65,11 +65,12 @@ if [ -d "$DATA/../rir" ]; then
     SYN_SET+=(--set "augment.rir=[$(cd "$DATA/../rir" && pwd)]")
 fi
 TRAIN_DATA="$DATA"
-INIT_SET=()
+RUN_SET=()     # what the main run adds: synthetic-only settings, or the synthetic start
 if [ "$SYNTH" = only ]; then
     TRAIN_DATA="$OUT/synthetic"
+    RUN_SET=("${SYN_SET[@]}")
 elif [ "$SYNTH" = first ]; then
-    INIT_SET=(--set "train.init=$OUT/${MODEL}_synthetic/model.pt")
+    RUN_SET=(--set "train.init=$OUT/${MODEL}_synthetic/model.pt")
 fi
 
 if stage 1 "prepare: corpus report (and the synthetic corpus)"; then
@@ -107,13 +108,8 @@ if stage 2 "train $MODEL"; then
         "$KWS" train --config "$CONF" --data "$OUT/synthetic" --set "data.task=$TASK" \
             $(noise_set) "${SYN_SET[@]}" "${EXTRA[@]}" --out "$OUT/${MODEL}_synthetic"
     fi
-    if [ "$SYNTH" = only ]; then
-        "$KWS" train --config "$CONF" --data "$TRAIN_DATA" --set "data.task=$TASK" $(noise_set) \
-            "${SYN_SET[@]}" "${CONT_SET[@]}" "${EXTRA[@]}" --out "$RUN"
-    else
-        "$KWS" train --config "$CONF" --data "$DATA" --set "data.task=$TASK" $(noise_set) \
-            "${INIT_SET[@]}" "${CONT_SET[@]}" "${EXTRA[@]}" --out "$RUN"
-    fi
+    "$KWS" train --config "$CONF" --data "$TRAIN_DATA" --set "data.task=$TASK" $(noise_set) \
+        "${RUN_SET[@]}" "${CONT_SET[@]}" "${EXTRA[@]}" --out "$RUN"
     mine_rounds "$DATA" --task "$TASK" ${NOISE:+--noise "$NOISE"} "${fillers[@]}" "${CONT_STREAM[@]}"
 fi
 RUN=$(final_run)
