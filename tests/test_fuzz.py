@@ -162,6 +162,20 @@ def test_fuzz_bundle_loader_mutated_json(tiny_bundle, mutations):
             _one_line(exc)
 
 
+@pytest.mark.parametrize("size", [-1, 0, 1])
+def test_fuzz_bundle_state_sizes_must_fit_the_model(tiny_bundle, tmp_path, size):
+    """A state size that is not positive, or not the model input's width, is refused in one
+    line when the bundle is loaded, not by onnxruntime when audio arrives."""
+    bundle = tmp_path / "b"
+    shutil.copytree(tiny_bundle, bundle)
+    meta = json.loads((bundle / "bundle.json").read_text())
+    meta["states"][-1]["size"] = size
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(KwsInputError, match=r"size|values") as info:
+        Detector(load_bundle(bundle), threads=1)
+    assert "\n" not in str(info.value)
+
+
 @pytest.mark.parametrize("file", ["../outside.onnx", "/etc/passwd", "sub/../../x.onnx"])
 def test_fuzz_bundle_paths_cannot_escape_the_bundle(tiny_bundle, tmp_path, file):
     bundle = tmp_path / "b"

@@ -151,6 +151,9 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
         where = f"states[{i}]."
         states.append(StateInfo(_field(st, "name", str, where), _field(st, "output", str, where),
                                 _field(st, "size", int, where), _field(st, "kind", str, where)))
+        if not 1 <= states[-1].size <= 1 << 20:
+            raise BundleError(f"bundle.json: {where}size {states[-1].size} out of range "
+                              "1..1048576")
     if kind != "features" and (not states or states[0].kind != "frontend"):
         raise BundleError("bundle.json: a PCM-input bundle must list the frontend state first")
     model = _field(meta, "model", dict)

@@ -65,6 +65,12 @@ class Detector:
         if names != wanted:
             raise KwsInputError(f"{b.model_path}: model inputs {sorted(names)} do not match "
                                 f"bundle.json {sorted(wanted)}")
+        shapes = {i.name: i.shape for i in self.session.get_inputs()}
+        for state in b.states:  # a fixed width in the graph must be the bundle's
+            width = shapes[state.name][-1] if shapes[state.name] else None
+            if isinstance(width, int) and width != state.size:
+                raise KwsInputError(f"{b.model_path}: model input {state.name} holds {width} "
+                                    f"values, bundle.json says {state.size}")
         self.output_names = [b.output_name, *(s.output for s in b.states)]
         self.decision = decision or DecisionConfig.from_bundle(b.decision, b.thresholds)
         if thresholds:
