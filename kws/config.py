@@ -248,6 +248,10 @@ class TrainConfig:
     init: str = spec("", doc="a model file (model.pt) whose weights and feature statistics "
                               "start this run: same labels, fine-tuning; other labels, "
                               "transfer (new classifier); features and layers must match")
+    init_candidates: list[str] = spec([], doc="model files (model.pt, this run's labels), "
+                                              "e.g. several pretraining runs: the one with "
+                                              "the best accuracy on this run's validation "
+                                              "split starts the run, as train.init would")
     freeze_layers: int = spec(0, lo=0, hi=8,
                               doc="with train.init: the first N recurrent layers keep the "
                                   "weights they start from; the layers above and the "
@@ -270,7 +274,13 @@ class TrainConfig:
         if not all(self.teachers):  # items are strings (from_dict): none may be empty
             raise ConfigError(f"{prefix}.teachers={self.teachers}: expected a list of "
                               "model file paths")
-        if self.freeze_layers and not self.init:
+        if not all(self.init_candidates):
+            raise ConfigError(f"{prefix}.init_candidates={self.init_candidates}: expected a "
+                              "list of model file paths")
+        if self.init and self.init_candidates:
+            raise ConfigError(f"{prefix}.init_candidates: the run starts from one of them; "
+                              f"expected train.init empty (it is {self.init!r})")
+        if self.freeze_layers and not (self.init or self.init_candidates):
             raise ConfigError(f"{prefix}.freeze_layers={self.freeze_layers}: freezes "
                               "weights a run starts from: set train.init too")
 

@@ -17,7 +17,7 @@ import torch
 
 from kws.train.checkpoint import load_model
 from kws.train.loss import Classes, clip_predictions, distillation_loss, end_loss, maxpool_loss
-from tests.conftest import tiny_overrides
+from tests.conftest import random_run, tiny_overrides
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
@@ -450,6 +450,36 @@ def test_train_init_starts_from_another_runs_weights(tiny_corpus, tiny_run, tmp_
                  f"--set=train.init={tiny_run / 'model.pt'}")
     assert wrong.returncode == 2
     assert "train.init=" in wrong.stderr and "does not fit" in wrong.stderr
+
+
+def test_train_init_candidates_start_from_the_best_on_validation(tiny_corpus, tiny_run,
+                                                                  tmp_path):
+    """train.init_candidates: of an untrained model and a trained one, in either order, the
+    run starts from the trained one (the better on this run's validation split); a
+    candidate with other labels, or candidates beside train.init, are refused in one line."""
+    untrained = random_run(tiny_corpus, tmp_path / "untrained", hidden=32) / "model.pt"
+    trained = tiny_run / "model.pt"
+    args = tiny_overrides(tiny_corpus, **{"model.hidden": 32, "train.epochs": 1,
+                                          "train.lr": 1e-7})
+    for order in ([untrained, trained], [trained, untrained]):
+        run = tmp_path / f"picked_{order[0].parent.name}"
+        res = _kws("train", "--out", str(run), "--no-progress", *args,
+                   f"--set=train.init_candidates=[{order[0]},{order[1]}]")
+        assert res.returncode == 0, res.stderr[-2000:]
+        assert f"starting from {trained}" in res.stdout
+        assert json.loads((run / "summary.json").read_text())["init"] == str(trained)
+        a, b = _weights(trained), _weights(run / "model.pt")
+        for key in a:
+            assert torch.allclose(a[key], b[key], atol=1e-4), key
+    other = _without_word(tiny_corpus, "stop", tmp_path)
+    wrong = _kws("train", "--out", str(tmp_path / "wrong"), "--no-progress",
+                 *tiny_overrides(other, **{"model.hidden": 32}),
+                 f"--set=train.init_candidates=[{trained}]")
+    assert wrong.returncode == 2
+    assert "train.init_candidates" in wrong.stderr and "labels differ" in wrong.stderr
+    both = _kws("train", "--out", str(tmp_path / "both"), "--no-progress", *args,
+                f"--set=train.init={trained}", f"--set=train.init_candidates=[{trained}]")
+    assert both.returncode == 2 and "expected train.init empty" in both.stderr
 
 
 def _without_word(corpus: Path, word: str, tmp_path: Path) -> Path:
