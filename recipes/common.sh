@@ -59,6 +59,14 @@ default_noise() {  # the noise folder beside the data (../shared/data/noise), if
     if [ -z "$NOISE" ] && [ -d "$1/../noise" ]; then NOISE=$(cd "$1/../noise" && pwd); fi
 }
 
+train_seed() {  # the recipe's --set train.seed=N (the last one given; 0 when none)
+    local seed=0 arg
+    for arg in "${EXTRA[@]}"; do
+        case "$arg" in train.seed=*) seed=${arg#train.seed=} ;; esac
+    done
+    echo "$seed"
+}
+
 noise_set() {  # --set data.noise=[...] when a noise folder is known
     if [ -n "$NOISE" ]; then echo "--set data.noise=[$NOISE]"; fi
 }
