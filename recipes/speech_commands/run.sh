@@ -9,8 +9,8 @@
 # apart; --pretrain N, default 3), then the real clips from the one that does best on the real
 # validation clips (train.init_candidates): synthetic speech as pretraining. Synthetic models
 # of the same make-up start fine-tuning differently well; their real validation accuracy told
-# them apart. On the mini copy, mean of fine-tuning seeds 0-2: 90.5 % against 88.2 % from
-# real clips alone (docs/synthetic-speech.md).
+# them apart. On the mini copy, mean of seeds 0-2: 90.0 % against 88.2 % from real clips
+# alone (docs/synthetic-speech.md).
 # --synthetic-only: train on the synthetic corpus alone (no real clip in training; pitch,
 # measured rooms, the real noise and class-balanced batches make up for the voices), and
 # evaluate on the real test list and streams as usual: how far synthetic speech alone goes.
