@@ -290,13 +290,13 @@ class Trainer:
                               keyword.to(self.device), self.data.silence_index, continuous,
                               hard)
 
-    def _load_init(self, path: str) -> None:
+    def _load_init(self, path: str, blob: dict | None = None) -> None:
         """Start from another run's weights. Same labels: fine-tuning, every weight kept.
         Other labels (another corpus, more keywords): transfer, the front end statistics
         and recurrent layers kept and the classifier new. The feature statistics come with
         the weights either way: the first layer was trained on features normalised that
         way."""
-        blob = read_model_file(path)
+        blob = blob or read_model_file(path)
         if blob["config"].get("features") != to_dict(self.cfg.features):
             raise KwsInputError(f"train.init={path}: its features.* differ from this run's; "
                                 "starting from it needs the same front end")
@@ -327,11 +327,12 @@ class Trainer:
         one better on the real validation clips was the better start in 5 of 6 pairs."""
         scores = []
         for path in paths:
-            if list(read_model_file(path)["labels"]) != list(self.data.labels):
+            blob = read_model_file(path)
+            if list(blob["labels"]) != list(self.data.labels):
                 raise KwsInputError(f"train.init_candidates: {path}: its labels differ from "
                                     "this run's; candidates are compared on its validation "
                                     "split, so they need its labels")
-            self._load_init(path)
+            self._load_init(path, blob)
             scores.append(self.validate()["accuracy"])
             self.log(f"train.init_candidates: {path}: validation accuracy "
                      f"{100 * scores[-1]:.2f}%")
