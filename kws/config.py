@@ -83,6 +83,11 @@ class DataConfig:
     extra_train: list[str] = spec([], doc="more corpora whose training clips join the "
                                           "training split")
     extra_exclude: list[str] = spec([], doc="labels of the extra corpora to leave out")
+    validation_corpus: str = spec("", doc="a corpus whose validation split replaces "
+                                          "data.corpus's: the best epoch, and the start "
+                                          "among train.init_candidates, are picked on the "
+                                          "speech the model is for (synthetic pretraining "
+                                          "judged on real clips)")
     clip_seconds: float = spec(1.0, lo=0.2, hi=10.0)
     silence_fraction: float = spec(0.1, lo=0.0, hi=1.0,
                                    doc="_silence_ clips per split, as a fraction of its size")

@@ -482,6 +482,56 @@ def test_train_init_candidates_start_from_the_best_on_validation(tiny_corpus, ti
     assert both.returncode == 2 and "expected train.init empty" in both.stderr
 
 
+def test_train_validation_corpus_judges_the_run_on_another_corpus(tiny_corpus, tiny_run,
+                                                                   tmp_path):
+    """data.validation_corpus: the validation split comes from the other corpus (training
+    stays on the own one), so the start among train.init_candidates, and the best epoch, are
+    picked on it. With "yes" and "no" swapped in the validation corpus, the model that swaps
+    them wins over the one trained right; a corpus without validation clips is refused."""
+    from kws.config import load_config
+    from kws.data.task import prepare_task
+    from kws.errors import KwsInputError
+    from kws.train.checkpoint import save_model
+
+    swapped_words = tmp_path / "swapped_words"
+    swapped_words.mkdir()
+    for entry in tiny_corpus.iterdir():
+        name = {"yes": "no", "no": "yes"}.get(entry.name, entry.name)
+        (swapped_words / name).symlink_to(entry)
+    model, cfg, _ = load_model(tiny_run / "model.pt")
+    yes, no = model.labels.index("yes"), model.labels.index("no")
+    with torch.no_grad():
+        for p in (model.classifier.weight, model.classifier.bias):
+            p[[yes, no]] = p[[no, yes]].clone()
+    swapped = tmp_path / "swapped.pt"
+    save_model(swapped, model, cfg)
+    trained = tiny_run / "model.pt"
+
+    base = [o.removeprefix("--set=") for o in tiny_overrides(tiny_corpus)]
+    data = prepare_task(load_config(None, [*base, f"data.validation_corpus={swapped_words}"]).data,
+                        cfg.features.sample_rate, log=lambda *_: None)
+    def labels_of(split: str, folder: str) -> set[str]:  # links resolve to the real files
+        return {r.label for r in data.splits[split].rows if f"/{folder}/" in r.path}
+
+    assert labels_of("validation", "no") == {"yes"} and labels_of("validation", "yes") == {"no"}
+    assert labels_of("train", "no") == {"no"} and labels_of("train", "yes") == {"yes"}
+
+    args = tiny_overrides(tiny_corpus, **{"model.hidden": 32, "train.epochs": 1,
+                                          "train.lr": 1e-7})
+    for validation, expected in (([], trained),
+                                 ([f"--set=data.validation_corpus={swapped_words}"], swapped)):
+        res = _kws("train", "--out", str(tmp_path / f"run_{len(validation)}"), "--no-progress",
+                   *args, *validation, f"--set=train.init_candidates=[{trained},{swapped}]")
+        assert res.returncode == 0, res.stderr[-2000:]
+        assert f"starting from {expected}" in res.stdout
+
+    only_train = tmp_path / "train.csv"
+    only_train.write_text("file,class\n" + str(next((tiny_corpus / "yes").iterdir())) + ",yes\n")
+    with pytest.raises(KwsInputError, match=r"data.validation_corpus=.*no validation clips"):
+        prepare_task(load_config(None, [*base, f"data.validation_corpus={only_train}"]).data,
+                     cfg.features.sample_rate, log=lambda *_: None)
+
+
 def _without_word(corpus: Path, word: str, tmp_path: Path) -> Path:
     """The corpus less one word's folder (links, nothing copied): another label set."""
     other = tmp_path / f"without_{word}"

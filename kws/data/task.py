@@ -42,15 +42,17 @@ class TaskData:
                         dtype=bool)
 
 
-def extra_rows(paths: list[str], labels: set[str], exclude: set[str] = frozenset()) -> list[Row]:
-    """Training rows of extra corpora (their own validation and test splits stay out, free
-    for held-out streams): a label of the task keeps its class, any other word becomes
-    `_unknown_` when the task has that class, and is dropped otherwise; labels in `exclude`
-    are dropped (e.g. real recordings of a wake word kept for testing)."""
+def extra_rows(paths: list[str], labels: set[str], exclude: set[str] = frozenset(),
+               split: str = "train") -> list[Row]:
+    """Rows of one split of extra corpora (training rows by default: their own validation
+    and test splits stay out, free for held-out streams): a label of the task keeps its
+    class, any other word becomes `_unknown_` when the task has that class, and is dropped
+    otherwise; labels in `exclude` are dropped (e.g. real recordings of a wake word kept for
+    testing)."""
     out = []
     for path in paths:
         for r in read_corpus(path).rows:
-            if r.split != "train" or r.label in exclude:
+            if r.split != split or r.label in exclude:
                 continue
             if r.label in labels:
                 label = r.label
@@ -58,8 +60,18 @@ def extra_rows(paths: list[str], labels: set[str], exclude: set[str] = frozenset
                 label = UNKNOWN
             else:
                 continue
-            out.append(Row(r.path, label, r.speaker, "train", r.offset, r.duration))
+            out.append(Row(r.path, label, r.speaker, split, r.offset, r.duration))
     return out
+
+
+def validation_rows(path: str, labels: set[str]) -> list[Row]:
+    """The validation split of another corpus (`data.validation_corpus`), its words mapped
+    onto the task's labels as extra corpora's are."""
+    rows = extra_rows([path], labels, split="validation")
+    if not rows:
+        raise KwsInputError(f"data.validation_corpus={path}: no validation clips with the "
+                            f"task's labels ({', '.join(sorted(labels))})")
+    return rows
 
 
 def carve_validation(rows: list[Row]) -> list[Row]:
@@ -100,7 +112,12 @@ def prepare_task(data: DataConfig, sample_rate: int, seed: int = 0, workers: int
     corpus = read_corpus(data.corpus)
     rows = with_task(corpus, data.task)
     notes = [f"{corpus.layout} corpus {data.corpus}: {len(rows)} clips"]
-    if not any(r.split == "validation" for r in rows):
+    if data.validation_corpus and "validation" in splits:
+        rows = [r for r in rows if r.split != "validation"] + \
+            validation_rows(data.validation_corpus, {r.label for r in rows})
+        notes.append(f"validation split from {data.validation_corpus}: "
+                     f"{sum(r.split == 'validation' for r in rows)} clips")
+    elif not any(r.split == "validation" for r in rows):
         rows = carve_validation(rows)
         notes.append("no validation split in the corpus: every tenth training speaker "
                      "moved to validation")

@@ -102,7 +102,7 @@ def eval_clips(cfg: RunConfig, labels: list[str], rule: str, split: str | None,
     """Score a model (given as `posteriors(clips) -> [N, T, K]`) on a split of its own
     corpus, or of any corpus (`data`), whose words are mapped onto the model's labels."""
     data_cfg = cfg.data if data is None else replace(cfg.data, corpus=data, extra_train=[],
-                                                     task="auto")
+                                                     validation_corpus="", task="auto")
     if split is not None and split not in SPLITS:
         raise KwsInputError(f"--split {split}: expected train, validation or test")
     task = prepare_task(data_cfg, cfg.features.sample_rate, cfg.train.seed, log=log,
