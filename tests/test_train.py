@@ -527,9 +527,10 @@ def test_train_validation_corpus_judges_the_run_on_another_corpus(tiny_corpus, t
 
     only_train = tmp_path / "train.csv"
     only_train.write_text("file,class\n" + str(next((tiny_corpus / "yes").iterdir())) + ",yes\n")
-    with pytest.raises(KwsInputError, match=r"data.validation_corpus=.*no validation clips"):
-        prepare_task(load_config(None, [*base, f"data.validation_corpus={only_train}"]).data,
-                     cfg.features.sample_rate, log=lambda *_: None)
+    for bad, message in ((only_train, "no validation clips"), (tmp_path / "nowhere", "no such")):
+        with pytest.raises(KwsInputError, match=rf"data.validation_corpus=.*{message}"):
+            prepare_task(load_config(None, [*base, f"data.validation_corpus={bad}"]).data,
+                         cfg.features.sample_rate, log=lambda *_: None)
 
 
 def _without_word(corpus: Path, word: str, tmp_path: Path) -> Path:

@@ -67,7 +67,10 @@ def extra_rows(paths: list[str], labels: set[str], exclude: set[str] = frozenset
 def validation_rows(path: str, labels: set[str]) -> list[Row]:
     """The validation split of another corpus (`data.validation_corpus`), its words mapped
     onto the task's labels as extra corpora's are."""
-    rows = extra_rows([path], labels, split="validation")
+    try:
+        rows = extra_rows([path], labels, split="validation")
+    except KwsInputError as exc:
+        raise KwsInputError(f"data.validation_corpus={path}: {exc}") from None
     if not rows:
         raise KwsInputError(f"data.validation_corpus={path}: no validation clips with the "
                             f"task's labels ({', '.join(sorted(labels))})")
