@@ -491,20 +491,13 @@ def test_train_validation_corpus_judges_the_run_on_another_corpus(tiny_corpus, t
     from kws.config import load_config
     from kws.data.task import prepare_task
     from kws.errors import KwsInputError
-    from kws.train.checkpoint import save_model
 
     swapped_words = tmp_path / "swapped_words"
     swapped_words.mkdir()
     for entry in tiny_corpus.iterdir():
         name = {"yes": "no", "no": "yes"}.get(entry.name, entry.name)
         (swapped_words / name).symlink_to(entry)
-    model, cfg, _ = load_model(tiny_run / "model.pt")
-    yes, no = model.labels.index("yes"), model.labels.index("no")
-    with torch.no_grad():
-        for p in (model.classifier.weight, model.classifier.bias):
-            p[[yes, no]] = p[[no, yes]].clone()
-    swapped = tmp_path / "swapped.pt"
-    save_model(swapped, model, cfg)
+    swapped, cfg = _yes_no_swapped(tiny_run, tmp_path)
     trained = tiny_run / "model.pt"
 
     base = [o.removeprefix("--set=") for o in tiny_overrides(tiny_corpus)]
@@ -531,6 +524,21 @@ def test_train_validation_corpus_judges_the_run_on_another_corpus(tiny_corpus, t
         with pytest.raises(KwsInputError, match=rf"data.validation_corpus=.*{message}"):
             prepare_task(load_config(None, [*base, f"data.validation_corpus={bad}"]).data,
                          cfg.features.sample_rate, log=lambda *_: None)
+
+
+def _yes_no_swapped(run: Path, tmp_path: Path):
+    """The run's model with its "yes" and "no" classifier rows swapped, saved as
+    tmp_path/swapped.pt: a model that is wrong on exactly those two words."""
+    from kws.train.checkpoint import save_model
+
+    model, cfg, _ = load_model(run / "model.pt")
+    yes, no = model.labels.index("yes"), model.labels.index("no")
+    with torch.no_grad():
+        for p in (model.classifier.weight, model.classifier.bias):
+            p[[yes, no]] = p[[no, yes]].clone()
+    swapped = tmp_path / "swapped.pt"
+    save_model(swapped, model, cfg)
+    return swapped, cfg
 
 
 def _without_word(corpus: Path, word: str, tmp_path: Path) -> Path:
@@ -631,15 +639,9 @@ def test_train_distillation_follows_the_teachers_not_the_labels(tiny_corpus, tin
     refused with one line."""
     from kws.data.task import prepare_task
     from kws.eval.clips import clip_log_posteriors
-    from kws.train.checkpoint import CheckpointStore, save_model
+    from kws.train.checkpoint import CheckpointStore
 
-    model, cfg, _ = load_model(tiny_run / "model.pt")
-    yes, no = model.labels.index("yes"), model.labels.index("no")
-    with torch.no_grad():
-        for p in (model.classifier.weight, model.classifier.bias):
-            p[[yes, no]] = p[[no, yes]].clone()
-    swapped = tmp_path / "swapped.pt"
-    save_model(swapped, model, cfg)
+    swapped, cfg = _yes_no_swapped(tiny_run, tmp_path)
     run = tmp_path / "student"
     res = _kws("train", "--out", str(run), "--no-progress",
                *tiny_overrides(tiny_corpus, **{"model.hidden": 32, "train.epochs": 12,
@@ -649,6 +651,7 @@ def test_train_distillation_follows_the_teachers_not_the_labels(tiny_corpus, tin
     # the final weights: model.pt is the epoch best on the (true) validation labels
     student, _, _ = load_model(run / "model.pt")
     student.load_state_dict(CheckpointStore(run / "ckpt").load_latest()["model"])
+    yes, no = student.labels.index("yes"), student.labels.index("no")
     data = prepare_task(cfg.data, cfg.features.sample_rate, log=lambda *_: None)
     clips, truth = data.splits["train"].clips, data.label_indices("train")
     said = np.isin(truth, [yes, no])
