@@ -19,6 +19,8 @@ VERBS: dict[str, tuple[str, str]] = {
     # verb: (module with add_arguments(parser) and run(args) -> int, one-line help)
     "data": ("kws.commands.data", "summarize a corpus: labels, splits, speakers, bad files"),
     "synth": ("kws.commands.synth", "synthesize a keyword corpus (every speech engine installed)"),
+    "pretrain": ("kws.commands.pretrain", "the base encoder: its speech, CTC phoneme "
+                 "training, phoneme error rate"),
     "train": ("kws.commands.train", "train a model from a YAML config into a run directory"),
     "eval": ("kws.commands.eval", "clip accuracy, confusion matrix, per-class precision/recall"),
     "make-stream": ("kws.commands.make_stream", "build a long test recording + label file"),

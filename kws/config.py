@@ -291,6 +291,20 @@ class TrainConfig:
 
 
 @dataclass
+class PretrainConfig:
+    """The base encoder's material (`kws pretrain train`, kws.train.pretrain)."""
+
+    corpora: list[str] = spec([], doc="corpus folders and transcript CSVs (kws.data.phonetic)"
+                                      " whose train split, with its text, teaches phonemes; "
+                                      "their validation split picks the best epoch")
+    max_seconds: float = spec(10.0, lo=0.5, hi=60.0, doc="longer utterances are left out")
+
+    def check(self, prefix: str) -> None:
+        if not all(self.corpora):
+            raise ConfigError(f"{prefix}.corpora={self.corpora}: expected a list of paths")
+
+
+@dataclass
 class RunConfig:
     """Everything about one training run."""
 
@@ -301,6 +315,7 @@ class RunConfig:
     sequences: SequenceConfig = field(default_factory=SequenceConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
 
     def check(self, prefix: str) -> None:
         if self.train.freeze_layers > self.model.layers:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Sequence
 
 ONSETS = ("b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "w", "sh", "ch", "br",
           "tr", "st", "pl", "gr")
@@ -50,8 +51,8 @@ def _rhymes(word: str) -> list[str]:
     return [o + rest for o in ONSETS if o != onset]
 
 
-def edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance (letters inserted, deleted or replaced)."""
+def edit_distance(a: Sequence, b: Sequence) -> int:
+    """Levenshtein distance: items (letters, phonemes) inserted, deleted or replaced."""
     row = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
         prev, row[0] = row[0], i

@@ -17,6 +17,7 @@ from kws.errors import KwsInputError
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
+_IPA = 0x02  # espeak_TextToPhonemes: IPA phoneme names (bits 8-23: the separator)
 _PARAMS = {"rate": 1, "volume": 2, "pitch": 3, "range": 4, "wordgap": 7}
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
                              ctypes.c_void_p)
@@ -101,3 +102,20 @@ class Espeak:
         if not self._chunks:
             return np.zeros(0, dtype=np.float32)
         return (np.concatenate(self._chunks).astype(np.float32) / 32768.0)
+
+    def phonemes(self, text: str, language: str = "en-us") -> list[str]:
+        """espeak-ng's phonemes of `text` in IPA, one string per phoneme (stress marks
+        kept on the vowel they precede), from its grapheme-to-phoneme rules and lexicon."""
+        if self._lib.espeak_SetVoiceByName(language.encode()) != 0:
+            raise KwsInputError(f"espeak-ng has no voice {language!r}")
+        fn = self._lib.espeak_TextToPhonemes
+        fn.restype = ctypes.c_char_p
+        fn.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
+        buf = ctypes.create_string_buffer(text.encode("utf-8"))
+        ptr = ctypes.c_char_p(ctypes.addressof(buf))
+        out: list[str] = []
+        while ptr.value:  # one clause per call; the library moves ptr past it
+            clause = fn(ctypes.byref(ptr), _CHARS_UTF8, _IPA | (ord("_") << 8))
+            out += [p for word in (clause or b"").decode("utf-8").split()
+                    for p in word.split("_") if p]
+        return out

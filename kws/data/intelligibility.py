@@ -40,12 +40,16 @@ class Listener:
         self._model = WhisperModel(str(get_model_path()), device="cpu", compute_type="int8",
                                    cpu_threads=1)
 
-    def hears(self, audio: np.ndarray, text: str) -> tuple[bool, str]:
-        """Whether the recogniser hears `text` in `audio`, and what it heard."""
+    def transcribe(self, audio: np.ndarray) -> str:
+        """What the recogniser hears in 16 kHz `audio` (greedy decoding)."""
         padded = np.concatenate([np.zeros(3200, np.float32), audio.astype(np.float32),
                                  np.zeros(3200, np.float32)])
         segments, _ = self._model.transcribe(padded, language="en", beam_size=1,
                                              without_timestamps=True,
                                              condition_on_previous_text=False)
-        heard = " ".join(s.text for s in segments).strip()
+        return " ".join(s.text for s in segments).strip()
+
+    def hears(self, audio: np.ndarray, text: str) -> tuple[bool, str]:
+        """Whether the recogniser hears `text` in `audio`, and what it heard."""
+        heard = self.transcribe(audio)
         return normalise(heard) == normalise(text), heard

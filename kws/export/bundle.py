@@ -172,7 +172,7 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions,
     """Export, verify and write the bundle; returns bundle.json's content."""
     run = Path(run)
     model_path = _model_file(run)
-    model, cfg, _ = load_model(model_path)
+    model, cfg, blob = load_model(model_path)
     if opts.chunk_hops % model.stride:
         chunk = opts.chunk_hops + model.stride - opts.chunk_hops % model.stride
         log(f"chunk of {opts.chunk_hops} hops rounded up to {chunk}, a multiple of the "
@@ -291,7 +291,9 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions,
                               "hidden": cfg.model.hidden, "layers": cfg.model.layers,
                               "params": model.num_params(),
                               "macs_per_frame": model.macs_per_frame(),
-                              "loss": cfg.train.loss, "config": to_dict(cfg)},
+                              "loss": cfg.train.loss, "config": to_dict(cfg),
+                              # the shipped base encoder the run started from (None: none)
+                              "encoder": blob.get("encoder")},
                  "export_options": asdict(opts)}
         with atomic_directory(out) as staging:
             shutil.copy2(final_dir / model_file, staging / model_file)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from kws import encoders
 from kws.atomic import atomic_write_json, atomic_write_text, remove_stale_temporaries
 from kws.audio import active_region
 from kws.config import RunConfig, load_config, save_config, to_dict
@@ -203,7 +204,8 @@ class Trainer:
         mean, std = feature_statistics(self.model, train.clips, self.device)
         self.model.set_normalization(mean.to(self.device), std.to(self.device))
         self.init = self._pick_init(cfg.train.init_candidates) \
-            if cfg.train.init_candidates else cfg.train.init
+            if cfg.train.init_candidates else encoders.resolve(cfg.train.init)
+        self.encoder = encoders.identity(self.init) if self.init else None
         if self.init:
             self._load_init(self.init)
         for layer in self.model.layers[:cfg.train.freeze_layers]:
@@ -621,7 +623,8 @@ class Trainer:
                                                           -self.best["loss"])
             if improved and self.dist.main:
                 save_model(self.run_dir / "best.pt", self.model, cfg,
-                           {"epoch": epoch + 1, "val_accuracy": val["accuracy"]})
+                           {"epoch": epoch + 1, "val_accuracy": val["accuracy"],
+                            "encoder": self.encoder})
         clips_per_s = acc["n"] * self.dist.world / max(acc["seconds"], 1e-9)
         record = {"epoch": epoch + 1, "step": self.global_step,
                   "train_loss": acc["loss"] / max(acc["n"], 1),
@@ -653,14 +656,15 @@ class Trainer:
                    "steps": self.global_step, "seconds": round(seconds, 1),
                    "params": self.model.num_params(),
                    "macs_per_frame": self.model.macs_per_frame(),
-                   "device": str(self.device), "init": self.init,
+                   "device": str(self.device), "init": self.init, "encoder": self.encoder,
                    "clips_per_second": float(np.median([h["clips_per_second"]
                                                         for h in self.history]))
                    if self.history else 0.0}
         if self.dist.main:
             best, _, _ = load_model(self.run_dir / "best.pt")
             save_model(self.run_dir / "model.pt", best, self.cfg,
-                       {"epoch": self.best["epoch"], "val_accuracy": self.best["accuracy"]})
+                       {"epoch": self.best["epoch"], "val_accuracy": self.best["accuracy"],
+                        "encoder": self.encoder})
             atomic_write_json(self.run_dir / "summary.json", summary)
             self.log(f"best validation accuracy {100 * self.best['accuracy']:.2f}% at epoch "
                      f"{self.best['epoch']}; model: {self.run_dir / 'model.pt'}")

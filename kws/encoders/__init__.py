@@ -1,0 +1,46 @@
+"""The base encoders that ship inside kws: a keyword run starts from one with
+`train.init: encoder:base` (kws.train.trainer's transfer keeps its recurrent layers and
+feature statistics and trains a keyword classifier on top), so a fresh machine needs no
+pretraining.
+
+Each encoder is `NAME.pt` (an ordinary model file whose labels are the phoneme inventory
+of kws.data.phonemes) beside `NAME.json`, its training report: version, data, phoneme
+error rates, and the command that rebuilds it (recipes/pretrain/run.sh).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from kws.errors import KwsInputError
+
+PREFIX = "encoder:"
+FOLDER = Path(__file__).parent
+
+
+def shipped() -> list[str]:
+    return sorted(p.stem for p in FOLDER.glob("*.pt"))
+
+
+def resolve(value: str, key: str = "train.init") -> str:
+    """A model path as given, or the shipped file of `encoder:NAME`."""
+    if not value.startswith(PREFIX):
+        return value
+    name = value[len(PREFIX):] or "base"
+    path = FOLDER / f"{name}.pt"
+    if not path.is_file():
+        raise KwsInputError(f"{key}={value}: no shipped encoder {name!r} (shipped: "
+                            f"{', '.join(shipped()) or 'none'})")
+    return str(path)
+
+
+def identity(path: str | Path) -> dict | None:
+    """{name, version, sha256} of a shipped encoder's model file; None for other files."""
+    p = Path(path).resolve()
+    if p.parent != FOLDER.resolve() or not p.with_suffix(".json").is_file():
+        return None
+    report = json.loads(p.with_suffix(".json").read_text())
+    return {"name": p.stem, "version": report["version"],
+            "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
