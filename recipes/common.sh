@@ -1,6 +1,6 @@
 # Shared by every recipe's run.sh: argument parsing, stage control, the kws command.
 #
-#   run.sh --data PATH --out DIR [--stage N] [--stop-stage M] [--model gru|lstm|rnn]
+#   run.sh --data PATH --out DIR [--stage N] [--stop-stage M] [--model gru|lstm|rnn|base]
 #          [--noise PATH] [--mine-rounds N] [--set KEY=VALUE ...]
 #
 # Stages run from --stage to --stop-stage (inclusive); each recipe numbers its own.
@@ -35,7 +35,10 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ -n "$OUT" ] || { echo "run.sh: --out DIR is required" >&2; exit 2; }
-case "$MODEL" in gru|lstm|rnn) ;; *) echo "run.sh: --model must be gru, lstm or rnn" >&2; exit 2 ;; esac
+if [ ! -f "$RECIPE_DIR/conf/$MODEL.yaml" ]; then
+    echo "run.sh: --model $MODEL: expected one of $(ls "$RECIPE_DIR/conf" | sed 's/\.yaml$//' | paste -sd' ' -)" >&2
+    exit 2
+fi
 case "$MINE_ROUNDS" in ''|*[!0-9]*) echo "run.sh: --mine-rounds must be a number" >&2; exit 2 ;; esac
 CONF="$RECIPE_DIR/conf/$MODEL.yaml"
 RUN="$OUT/$MODEL"

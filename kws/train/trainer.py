@@ -294,10 +294,12 @@ class Trainer:
 
     def _load_init(self, path: str, blob: dict | None = None) -> None:
         """Start from another run's weights. Same labels: fine-tuning, every weight kept.
-        Other labels (another corpus, more keywords): transfer, the front end statistics
-        and recurrent layers kept and the classifier new. The feature statistics come with
-        the weights either way: the first layer was trained on features normalised that
-        way."""
+        Other labels (another corpus, more keywords, a phoneme encoder): transfer, the front
+        end statistics and recurrent layers kept and the classifier new; a run with more
+        recurrent layers than the file gets new ones on top (a keyword head over a phoneme
+        encoder, whose own top layer holds the last phonemes, not the word). The feature
+        statistics come with the weights either way: the first layer was trained on
+        features normalised that way."""
         blob = blob or read_model_file(path)
         if blob["config"].get("features") != to_dict(self.cfg.features):
             raise KwsInputError(f"train.init={path}: its features.* differ from this run's; "
@@ -313,14 +315,20 @@ class Trainer:
             raise KwsInputError(f"train.init={path}: its model does not fit this run's "
                                 f"model.* ({why})") from None
         new = {"classifier.weight", "classifier.bias"} if transfer else set()
+        loaded = int(blob["config"].get("model", {}).get("layers", len(self.model.layers)))
+        if transfer and loaded < len(self.model.layers):
+            new |= {k for k in self.model.state_dict() if k.startswith("layers.") and
+                    int(k.split(".")[1]) >= loaded}
         if unexpected or set(missing) != new:
             odd = sorted(set(unexpected) | (set(missing) - new))
             raise KwsInputError(f"train.init={path}: its model does not fit this run's "
                                 f"model.* (layers differ: {', '.join(odd[:4])})")
         if transfer:
+            added = len(self.model.layers) - min(loaded, len(self.model.layers))
             self.log(f"train.init: transfer from {len(blob['labels'])} labels to "
                      f"{len(self.data.labels)}: recurrent layers and feature statistics "
-                     "loaded, classifier new")
+                     f"loaded, {f'{added} recurrent layer(s) and ' if added else ''}"
+                     "classifier new")
 
     def _pick_init(self, paths: list[str]) -> str:
         """The candidate that does best on this run's validation split. Pretraining runs
