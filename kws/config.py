@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kws.data.phonemes import HELD_OUT_WORDS
 from kws.errors import ConfigError
 
 
@@ -298,6 +299,9 @@ class PretrainConfig:
                                       " whose train split, with its text, teaches phonemes; "
                                       "their validation split picks the best epoch")
     max_seconds: float = spec(10.0, lo=0.5, hi=60.0, doc="longer utterances are left out")
+    held_out_words: list[str] = spec(list(HELD_OUT_WORDS),
+                                     doc="utterances saying one of these words are left "
+                                         "out of every corpus (the wake words tests use)")
 
     def check(self, prefix: str) -> None:
         if not all(self.corpora):

@@ -85,6 +85,12 @@ def test_utterances_of_keyword_synthetic_and_transcript_corpora(tmp_path, tiny_c
     sc = utterances(shared("speech_commands_mini"))
     assert not any(u.text.startswith("_") for u in sc)
     assert {u.split for u in sc} == {"train", "validation", "test"}
+    from kws.data.phonetic import gather
+
+    said = {u.text for u in gather([str(shared("speech_commands_mini"))], "train")[0]}
+    kept = {u.text for u in gather([str(shared("speech_commands_mini"))], "train",
+                                   ["Sheila"])[0]}
+    assert "sheila" in said and said - kept == {"sheila"}  # a held-out word never trains
     syn = utterances(tiny_corpus)  # the negatives say their own text, not "_unknown_"
     assert {"banana", "window", "yes"} <= {u.text for u in syn}
     wav = next(tiny_corpus.rglob("*.wav"))
@@ -109,6 +115,7 @@ def _tiny_pretrain(out, corpus, *extra: str):
     return pretrain(cfg, out, log=lambda *_: None)
 
 
+@pytest.mark.slow
 def test_pretraining_learns_phonemes_and_resumes_exactly(tmp_path, tiny_corpus):
     """A small encoder on the tiny synthetic corpus: CTC training takes the phoneme error
     rate of its held-out voices far below 100 % (an untrained model emits blanks or noise:

@@ -553,7 +553,8 @@ def _without_word(corpus: Path, word: str, tmp_path: Path) -> Path:
 
 def test_train_init_transfers_to_another_label_set(tiny_corpus, tiny_run, tmp_path):
     """Transfer: a run on other labels starts from a run's recurrent layers and feature
-    statistics with a new classifier; a model with other layers is refused with one line."""
+    statistics with a new classifier; a deeper model gets new layers on top; a model whose
+    layers have another width is refused with one line."""
     other = _without_word(tiny_corpus, "stop", tmp_path)
     run = tmp_path / "transferred"
     init = f"--set=train.init={tiny_run / 'model.pt'}"
@@ -569,9 +570,14 @@ def test_train_init_transfers_to_another_label_set(tiny_corpus, tiny_run, tmp_pa
     for key in kept:
         assert torch.allclose(source[key], tuned[key], atol=1e-4), key
     deeper = _kws("train", "--out", str(tmp_path / "deeper"), "--no-progress", init,
-                  *tiny_overrides(other, **{"model.hidden": 32, "model.layers": 2}))
-    assert deeper.returncode == 2
-    assert "train.init=" in deeper.stderr and "layers differ" in deeper.stderr
+                  *tiny_overrides(other, **{"model.hidden": 32, "model.layers": 2,
+                                            "train.epochs": 1}))
+    assert deeper.returncode == 0, deeper.stderr[-2000:]
+    assert "1 recurrent layer(s) and classifier new" in deeper.stdout + deeper.stderr
+    wider = _kws("train", "--out", str(tmp_path / "wider"), "--no-progress", init,
+                 *tiny_overrides(other, **{"model.hidden": 48}))
+    assert wider.returncode == 2
+    assert "train.init=" in wider.stderr and "does not fit" in wider.stderr
 
 
 def test_train_freeze_layers_keeps_the_loaded_layers(tiny_corpus, tiny_run, tmp_path):

@@ -6,10 +6,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-# phrases the toolkit's wake-word tests use: the encoder never hears them, so what it does
-# on them is what it does on a phrase a user types
-HELD_OUT_WORDS = ("jarvis", "sheila", "alexa")
-
 
 def _err(line: str) -> None:
     print(line, file=sys.stderr)
@@ -55,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
+    from kws.data.phonemes import HELD_OUT_WORDS
     from kws.data.phonetic import random_sentences, vocabulary
     from kws.data.synth import synthesize_corpus
     from kws.data.voices import parse_engines

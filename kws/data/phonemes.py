@@ -22,6 +22,11 @@ BLANK = "_blank_"
 LABELS = (BLANK, *PHONEMES)
 _INDEX = {p: i for i, p in enumerate(LABELS)}
 
+# the wake words the toolkit tests on: no utterance with one of them trains the base
+# encoder (pretrain.held_out_words), so what it does on them is what it does on a phrase a
+# user types
+HELD_OUT_WORDS = ("jarvis", "sheila", "alexa")
+
 _DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 # espeak-ng's en-us phonemes (IPA, one token each with --sep) -> ARPAbet

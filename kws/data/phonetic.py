@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from kws.data.corpora import read_corpus
 from kws.data.manifest import Row, is_filler, resolve
-from kws.data.phonemes import phoneme_ids
+from kws.data.phonemes import phoneme_ids, words_of
 from kws.errors import KwsInputError
 
 TRANSCRIPT_FIELDS = ("file", "text", "split")
@@ -90,13 +91,15 @@ def utterances(path: str | Path) -> list[Utterance]:
     return out
 
 
-def gather(paths: list[str], split: str) -> tuple[list[Utterance], list[list[int]]]:
+def gather(paths: list[str], split: str, held_out: Sequence[str] = ()
+           ) -> tuple[list[Utterance], list[list[int]]]:
     """The utterances of `split` in all `paths`, with their phoneme indices (utterances
-    whose text has no phonemes are left out)."""
+    whose text has no phonemes, or says a word of `held_out`, are left out)."""
     utts, targets = [], []
+    banned = {w.lower() for w in held_out}
     for path in paths:
         for u in utterances(path):
-            if u.split != split:
+            if u.split != split or banned & set(words_of(u.text)):
                 continue
             ids = phoneme_ids(u.text)
             if ids:

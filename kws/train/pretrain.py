@@ -13,7 +13,7 @@ phoneme error rate on the corpora's validation splits.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -60,10 +60,12 @@ def _decode_chunk(paths: list[str], rate: int) -> list[np.ndarray | None]:
 
 
 def load_split(paths: list[str], split: str, rate: int, max_seconds: float, workers: int = 0,
-               log: Callable[[str], None] = print) -> tuple[list[np.ndarray], list[list[int]]]:
-    """Decoded utterances (int16) of `split` with their phoneme targets; unreadable ones and
-    ones over `max_seconds` are counted in the log and left out."""
-    utts, targets = gather(paths, split)
+               log: Callable[[str], None] = print, held_out: Sequence[str] = ()
+               ) -> tuple[list[np.ndarray], list[list[int]]]:
+    """Decoded utterances (int16) of `split` with their phoneme targets, none saying a word
+    of `held_out`; unreadable ones and ones over `max_seconds` are counted in the log and
+    left out."""
+    utts, targets = gather(paths, split, held_out)
     audio = map_in_chunks(partial(_decode_chunk, rate=rate), [u.path for u in utts], workers)
     keep = [i for i, a in enumerate(audio) if a is not None and 0 < a.size <= max_seconds * rate]
     bad = sum(a is None for a in audio)
@@ -128,7 +130,7 @@ class Pretrainer:
         sr = cfg.features.sample_rate
         load = partial(load_split, list(cfg.pretrain.corpora), rate=sr,
                        max_seconds=cfg.pretrain.max_seconds, workers=cfg.train.workers,
-                       log=self.log)
+                       log=self.log, held_out=cfg.pretrain.held_out_words)
         self.train_audio, self.train_targets = load(split="train")
         self.val_audio, self.val_targets = load(split="validation")
         if not self.train_audio or not self.val_audio:
