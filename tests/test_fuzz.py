@@ -222,3 +222,19 @@ def test_fuzz_feed_random_lengths_dtypes_values(tiny_bundle, tiny_stream, cuts, 
     assert [(e.keyword, e.frame) for e in events] == [(e.keyword, e.frame) for e in whole]
     post = stream.process(np.zeros(0, np.float32))
     assert np.isfinite(post).all()
+
+
+@pytest.mark.parametrize("where", ["output", "state"])
+def test_fuzz_bundle_output_names_must_be_the_models(tiny_bundle, tmp_path, where):
+    """An output name the model lacks (hypothesis found an empty one, which onnxruntime
+    refused mid-stream) is a one-line error when the Detector is made."""
+    bundle = tmp_path / "b"
+    shutil.copytree(tiny_bundle, bundle)
+    meta = json.loads((bundle / "bundle.json").read_text())
+    if where == "output":
+        meta["output"]["name"] = ""
+    else:
+        meta["states"][-1]["output"] = "no_such_output"
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(KwsInputError, match="names outputs"):
+        Detector(load_bundle(bundle), threads=1)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kws.data.corpora import read_corpus
-from kws.data.manifest import Row, is_filler, resolve
+from kws.data.manifest import is_filler, resolve
 from kws.data.phonemes import phoneme_ids, words_of
 from kws.errors import KwsInputError
 
@@ -36,10 +36,6 @@ class Utterance:
     text: str
     split: str
     source: str
-
-    @property
-    def row(self) -> Row:
-        return Row(self.path, "", "", self.split)
 
 
 def _synth_texts(root: Path) -> dict[str, str]:

@@ -72,6 +72,11 @@ class Detector:
                 raise KwsInputError(f"{b.model_path}: model input {state.name} holds {width} "
                                     f"values, bundle.json says {state.size}")
         self.output_names = [b.output_name, *(s.output for s in b.states)]
+        outputs = {o.name for o in self.session.get_outputs()}
+        if not set(self.output_names) <= outputs:
+            raise KwsInputError(f"{b.model_path}: bundle.json names outputs "
+                                f"{sorted(set(self.output_names) - outputs)} the model lacks "
+                                f"(it has {sorted(outputs)})")
         self.decision = decision or DecisionConfig.from_bundle(b.decision, b.thresholds)
         if thresholds:
             unknown = set(thresholds) - set(b.keywords)

@@ -149,6 +149,7 @@ class Pretrainer:
         self.opt = make_optimizer(self.model.parameters(), cfg.train)
         self.sched = make_schedule(self.opt, cfg.train, total)
         self.store = CheckpointStore(self.run_dir / "ckpt")
+        self.amp = cfg.train.amp and self.device.type == "cuda"  # bf16: no loss scaling
         hours = self.lengths.sum() / sr / 3600
         self.log(f"encoder {cfg.model.family} {cfg.model.layers}x{cfg.model.hidden}, "
                  f"{cfg.model.frame_stride} frames/step: {self.model.num_params():,} "
@@ -197,7 +198,8 @@ class Pretrainer:
         keep, bands = spec_mask((len(idx), frames, cfg.features.n_cepstra), cfg.augment, g,
                                 self.device, cfg.features.n_mels)
         feats = self.model.features(x, torch.float32, warp, bands) * keep
-        logits, _ = self.model(feats)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            logits, _ = self.model(feats)  # the loss is taken in float32 (ctc_loss)
         steps = steps_of(lengths, self.model).clamp(max=logits.shape[1])
         loss = ctc_loss(logits, steps, [self.train_targets[i] for i in idx])
         self.opt.zero_grad(set_to_none=True)
@@ -291,7 +293,8 @@ class Pretrainer:
                    "epochs_run": len(self.history), "seconds": round(seconds, 1),
                    "params": self.model.num_params(),
                    "train_utterances": len(self.train_audio),
-                   "train_hours": round(float(self.lengths.sum()) / 16000 / 3600, 2),
+                   "train_hours": round(float(self.lengths.sum())
+                                        / self.cfg.features.sample_rate / 3600, 2),
                    "device": str(self.device), "config": to_dict(self.cfg)}
         atomic_write_json(self.run_dir / "summary.json", summary)
         return summary

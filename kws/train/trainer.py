@@ -203,7 +203,8 @@ class Trainer:
         train = self.data.splits["train"]
         mean, std = feature_statistics(self.model, train.clips, self.device)
         self.model.set_normalization(mean.to(self.device), std.to(self.device))
-        self.init = self._pick_init(cfg.train.init_candidates) \
+        self.init = self._pick_init([encoders.resolve(p, "train.init_candidates")
+                                     for p in cfg.train.init_candidates]) \
             if cfg.train.init_candidates else encoders.resolve(cfg.train.init)
         self.encoder = encoders.identity(self.init) if self.init else None
         if self.init:
