@@ -22,7 +22,7 @@ from pathlib import Path
 
 from kws.data.corpora import read_corpus
 from kws.data.manifest import is_filler, resolve
-from kws.data.phonemes import phoneme_ids, words_of
+from kws.data.phonemes import in_dictionary, phoneme_ids, words_of
 from kws.errors import KwsInputError
 
 TRANSCRIPT_FIELDS = ("file", "text", "split")
@@ -35,7 +35,6 @@ class Utterance:
     path: str
     text: str
     split: str
-    source: str
 
 
 def _synth_texts(root: Path) -> dict[str, str]:
@@ -62,7 +61,7 @@ def read_transcripts(path: str | Path) -> list[Utterance]:
             rows = list(reader)
     except (OSError, UnicodeDecodeError) as exc:
         raise KwsInputError(f"{p}: unreadable transcript CSV ({type(exc).__name__})") from None
-    return [Utterance(resolve(p.parent / r["file"]), r["text"], r["split"], p.stem)
+    return [Utterance(resolve(p.parent / r["file"]), r["text"], r["split"])
             for r in rows if r["text"].strip()]
 
 
@@ -80,7 +79,7 @@ def utterances(path: str | Path) -> list[Utterance]:
     for r in corpus.rows:
         text = texts.get(r.path) or ("" if is_filler(r.label) else r.label)
         if text:
-            out.append(Utterance(r.path, text, r.split, corpus.root.name))
+            out.append(Utterance(r.path, text, r.split))
     if not out:
         raise KwsInputError(f"{p}: no clips with a text (a keyword corpus, a synthetic "
                             "corpus with synth.json, or a transcript CSV)")
@@ -89,13 +88,14 @@ def utterances(path: str | Path) -> list[Utterance]:
 
 def gather(paths: list[str], split: str, held_out: Sequence[str] = ()
            ) -> tuple[list[Utterance], list[list[int]]]:
-    """The utterances of `split` in all `paths`, with their phoneme indices (utterances
-    whose text has no phonemes, or says a word of `held_out`, are left out)."""
+    """The utterances of `split` ("all": every split) in all `paths`, with their phoneme
+    indices (utterances whose text has no phonemes, or says a word of `held_out`, are left
+    out)."""
     utts, targets = [], []
     banned = {w.lower() for w in held_out}
     for path in paths:
         for u in utterances(path):
-            if u.split != split or banned & set(words_of(u.text)):
+            if split not in ("all", u.split) or banned & set(words_of(u.text)):
                 continue
             ids = phoneme_ids(u.text)
             if ids:
@@ -108,8 +108,6 @@ def vocabulary(count: int, minimum_letters: int = 2) -> list[str]:
     """The `count` most frequent English words (wordfreq's list, shipped in its wheel) that
     the CMU dictionary pronounces: words whose phoneme targets are known, not guessed."""
     from wordfreq import top_n_list
-
-    from kws.data.phonemes import in_dictionary
 
     out = []
     for w in top_n_list("en", count * 3):

@@ -321,11 +321,7 @@ def evaluate_per(model_path: str | Path, corpora: list[str], split: str = "test"
                             "kws.data.phonemes.LABELS)")
     sets = {}
     for corpus in corpora:
-        audio, refs = [], []
-        for which in (("train", "validation", "test") if split == "all" else (split,)):
-            a, r = load_split([corpus], which, cfg.features.sample_rate, 60.0)
-            audio += a
-            refs += r
+        audio, refs = load_split([corpus], split, cfg.features.sample_rate, 60.0)
         if not audio:
             raise KwsInputError(f"{corpus}: no {split} utterances with text")
         hyps = decode_utterances(model, audio, torch.device("cpu"))
