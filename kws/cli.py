@@ -27,6 +27,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "mine": ("kws.commands.mine", "hard-negative mining: windows where a model fires on "
              "keyword-free audio"),
     "export": ("kws.commands.export", "export a run to a verified ONNX/INT8 device bundle"),
+    "enroll": ("kws.commands.enroll", "a bundle for typed phrases, no training (phrase "
+               "search on the base encoder)"),
     "stream": ("kws.commands.stream", "run a bundle over a recording or raw PCM on stdin"),
     "listen": ("kws.commands.listen", "live keyword spotting from the microphone"),
     "bench": ("kws.commands.bench", "benchmarks: runtime, frontend, train, gradients, "

@@ -90,3 +90,15 @@ def tiny_stream(tiny_corpus, tmp_path_factory) -> tuple[Path, Path]:
     info = make_stream(str(tiny_corpus), folder / "stream.wav", split="test", minutes=2,
                        snr_db=15, seed=3)
     return Path(info["audio"]), Path(info["labels"])
+
+
+@pytest.fixture(scope="session")
+def enrolled_bundle(tmp_path_factory) -> Path:
+    """The tiny corpus' three words enrolled by text on the shipped encoder (kws enroll),
+    espeak-ng only and a short calibration stream: what a fresh machine does."""
+    from kws.export.enroll import EnrollOptions, enroll
+
+    out = tmp_path_factory.mktemp("enrolled") / "bundle"
+    enroll(["yes", "no", "stop"], out, EnrollOptions(per_phrase=12, minutes=3),
+           log=lambda *_: None)
+    return out

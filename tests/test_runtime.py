@@ -214,10 +214,12 @@ def _pulse_env(tmp: Path) -> dict:
 
 
 @pytest.mark.mic
-def test_runtime_listen_hears_keywords_through_pulseaudio(tiny_bundle, tiny_stream, tmp_path):
+@pytest.mark.parametrize("kind", ["tiny_bundle", "enrolled_bundle"])
+def test_runtime_listen_hears_keywords_through_pulseaudio(kind, request, tiny_stream, tmp_path):
     """A real PulseAudio server (user mode) with a null sink whose monitor is the default
     source; a recording is played into the sink while `kws listen` (PortAudio via ALSA's
-    pulse plugin) listens."""
+    pulse plugin) listens: a trained bundle, and one enrolled by text (kws enroll)."""
+    tiny_bundle = request.getfixturevalue(kind)
     if not (shutil.which("pulseaudio") and shutil.which("paplay") and shutil.which("pactl")):
         pytest.skip("pulseaudio/paplay not installed (.ci/run installs them)")
     env = _pulse_env(tmp_path)

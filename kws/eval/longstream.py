@@ -277,7 +277,8 @@ def make_stream(corpus: str, out: str | Path, labels: str | Path | None = None,
                 filler_prob: float = 0.3, seed: int = 0, rate: int = 16000, *,
                 filler_split: str | None = None,
                 gap_s: tuple[float, float] = (1.0, 4.0),
-                continuous: list[str] | None = None, inside_prob: float = 0.0) -> dict:
+                continuous: list[str] | None = None, inside_prob: float = 0.0,
+                noise_split: str | None = None, filler_limit: int | None = None) -> dict:
     """`kws make-stream`: write the recording, its label file and the list of its
     non-keyword speech (kws.eval.longstream.speech_path); returns a summary.
 
@@ -288,7 +289,9 @@ def make_stream(corpus: str, out: str | Path, labels: str | Path | None = None,
     `keywords`, the corpus' other words are filler speech too, and the keywords' clips in
     the filler corpora are left out (never labelled as filler). `inside_prob` of the
     keywords are said inside running speech. Noise comes from the noise files' span of
-    `split` (test when "all"), which training never mixes in."""
+    `noise_split` (default: `split`, test when "all"), which training never mixes in.
+    `filler_limit` decodes only that many filler clips, drawn by `seed` (a short stream
+    from large corpora)."""
     from kws.data.continuous import continuous_rows, load_recordings
     from kws.data.noise import noise_files
 
@@ -319,6 +322,11 @@ def make_stream(corpus: str, out: str | Path, labels: str | Path | None = None,
                         if in_split(r, filler_split) and r.label != SILENCE
                         and r.label not in (keywords or ())]
 
+    if filler_limit is not None and len(filler_rows) > filler_limit:
+        keep = np.random.default_rng(seed).choice(len(filler_rows), filler_limit,
+                                                  replace=False)
+        filler_rows = [filler_rows[i] for i in sorted(keep)]
+
     def decode(rs: list[Row]) -> list[tuple[str, np.ndarray]]:
         out_ = []
         for r in rs:
@@ -335,7 +343,8 @@ def make_stream(corpus: str, out: str | Path, labels: str | Path | None = None,
     noise_paths = list(c.noise_files) + noise_files(noise or [])
     stream = build_stream(kw_clips, filler_clips, noise_paths, minutes * 60, snr_db, rate,
                           seed, gap_s=gap_s, filler_prob=filler_prob,
-                          noise_split=split if split in SPLIT_SPANS else "test",
+                          noise_split=noise_split or (split if split in SPLIT_SPANS
+                                                      else "test"),
                           utterances=utterances, inside_prob=inside_prob)
     out = Path(out)
     save_audio(out, stream.audio, rate)

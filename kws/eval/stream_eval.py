@@ -11,13 +11,14 @@ alarm. Latency is t - end of the word.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from kws.atomic import atomic_write
+from kws.errors import KwsInputError
 from kws.eval.longstream import Event, Span
 from kws.runtime.decision import Decider, DecisionConfig, fire
 
@@ -29,6 +30,22 @@ SWEEP = np.round(np.concatenate([np.linspace(0.05, 0.9, 18), np.linspace(0.905, 
 
 # floor of calibrated thresholds: below it a keyword need not even be the likeliest class
 MIN_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The thresholds a stream is swept over and the lowest one calibration may pick."""
+
+    thresholds: np.ndarray
+    lowest_calibrated: float
+
+
+# a keyword head's posteriors: a probability, wake words near 1
+KEYWORD_GRID = Grid(SWEEP, MIN_THRESHOLD)
+# a phrase search's scores (kws.runtime.phrase_search): a per-phoneme average that spreads
+# over (0, 1) and is not a probability, so the grid is fine everywhere and may go low
+PHRASE_GRID = Grid(np.unique(np.concatenate([SWEEP, np.round(np.linspace(0.05, 0.9, 171),
+                                                                6)])), 0.05)
 NEAR_S = 1.0  # how far outside its window a keyword's score is looked for ("too early/late")
 MISS_REASONS = ("never reached the threshold", "wrong keyword", "outside the time window",
                 "suppressed by the refractory time")
@@ -92,8 +109,10 @@ class StreamScorer:
 
     def __init__(self, posteriors: np.ndarray, labels: list[str], events: list[Event],
                  decision: DecisionConfig, hop_s: float, window_s: float,
-                 duration_s: float, speech: list[Span] | None = None) -> None:
+                 duration_s: float, speech: list[Span] | None = None,
+                 grid: Grid = KEYWORD_GRID) -> None:
         self.labels = labels
+        self.grid = grid
         self.events = events
         self.speech = speech
         self.hours = duration_s / 3600
@@ -188,7 +207,7 @@ class StreamScorer:
         curves = []
         for j, kw in enumerate(self.keywords):
             rows = []
-            for thr in SWEEP[::-1]:
+            for thr in self.grid.thresholds[::-1]:
                 thresholds = np.full(len(self.keywords), 2.0, np.float32)
                 thresholds[j] = thr
                 s = self.at(thresholds)
@@ -197,13 +216,15 @@ class StreamScorer:
         return curves
 
     def calibrate(self, target_fa_per_hour: float, curves: list | None = None,
-                  min_threshold: float = MIN_THRESHOLD) -> np.ndarray:
+                  min_threshold: float | None = None) -> np.ndarray:
         """One threshold per keyword for at most `target_fa_per_hour` false alarms per hour
         in all, spent where they buy the most hits: each keyword starts at its lowest
         threshold with no false alarm, then the step with the most hits per false alarm
         is taken while the budget lasts. The result is kept only if it hears at least as
         many keywords as the best shared threshold does, else that is used."""
         budget = int(np.floor(target_fa_per_hour * self.hours + 1e-9))
+        if min_threshold is None:
+            min_threshold = self.grid.lowest_calibrated
         curves = [[r for r in c if r[0] >= min_threshold]
                   for c in curves or self.keyword_curves()]
 
@@ -247,7 +268,7 @@ class StreamScorer:
         sharing one threshold."""
         return [{"threshold": float(thr),
                  **self.at(np.full(len(self.keywords), thr, np.float32)).summary(self.hours)}
-                for thr in SWEEP]
+                for thr in self.grid.thresholds]
 
 
 def pick_threshold(sweep: list[dict], target_fa_per_hour: float) -> dict:
@@ -260,9 +281,9 @@ def pick_threshold(sweep: list[dict], target_fa_per_hour: float) -> dict:
 def evaluate_stream(posteriors: np.ndarray, labels: list[str], events: list[Event],
                     decision: DecisionConfig, hop_s: float, window_s: float,
                     duration_s: float, target_fa_per_hour: float = 1.0,
-                    speech: list[Span] | None = None) -> dict:
+                    speech: list[Span] | None = None, grid: Grid = KEYWORD_GRID) -> dict:
     scorer = StreamScorer(posteriors, labels, events, decision, hop_s, window_s, duration_s,
-                          speech)
+                          speech, grid)
     overall = scorer.sweep()
     chosen = pick_threshold(overall, target_fa_per_hour)
     thr = chosen["threshold"]
@@ -375,8 +396,12 @@ def format_stream_report(report: dict, clip_accuracy: float | None = None) -> st
 
 def stream_report(target, audio_path: str | Path, labels_path: str | Path,
                   target_fa: float = 1.0, decision: DecisionConfig | None = None,
-                  log: Callable[[str], None] = print) -> dict:
-    """Load a recording and its labels, run `target` over it, score it."""
+                  log: Callable[[str], None] = print,
+                  negatives: Sequence[str | Path] = ()) -> dict:
+    """Load a recording and its labels, run `target` over it, score it. Each recording in
+    `negatives` is keyword-free audio (its label file, WAV with .csv, if any, must hold no
+    keyword) streamed after it: its false alarms count, its hours join the denominator, so
+    the false-alarm side rests on hours while the keywords come from one recording."""
     from kws.audio import load_audio
     from kws.eval.longstream import read_labels, read_speech, speech_path
 
@@ -387,9 +412,30 @@ def stream_report(target, audio_path: str | Path, labels_path: str | Path,
     events = read_labels(labels_path, duration, keywords)
     speech = read_speech(speech_path(labels_path))
     log(f"streaming {duration / 60:.1f} min through {target.name} ...")
-    post = target.stream_posteriors(audio)
+    parts = [target.stream_posteriors(audio)]
+    del audio
+    about = []
+    for neg in negatives:
+        offset = sum(len(p) for p in parts) * target.hop_s
+        audio = load_audio(neg, rate)
+        seconds = len(audio) / rate
+        neg_labels = Path(neg).with_suffix(".csv")
+        if neg_labels.is_file() and read_labels(neg_labels, seconds, keywords):
+            raise KwsInputError(f"{neg}: its labels ({neg_labels}) hold keywords; a negative "
+                                "stream must be keyword-free")
+        log(f"streaming {seconds / 3600:.2f} h of keyword-free audio ({neg}) ...")
+        parts.append(target.stream_posteriors(audio))
+        del audio
+        spans = read_speech(speech_path(neg_labels))
+        if speech is not None and spans is not None:
+            speech += [Span(s.start + offset, s.end + offset) for s in spans]
+        about.append({"audio": str(neg), "hours": seconds / 3600})
+    post = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    total = duration if not negatives else len(post) * target.hop_s + target.window_s
     report = evaluate_stream(post, target.labels, events, decision or target.decision,
-                             target.hop_s, target.window_s, duration, target_fa, speech)
+                             target.hop_s, target.window_s, total, target_fa, speech,
+                             target.grid)
     report.update({"audio": str(audio_path), "labels": str(labels_path),
-                   "target": target.name})
+                   "target": target.name, "keyword_stream_hours": duration / 3600,
+                   "negative_streams": about})
     return report

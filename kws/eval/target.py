@@ -26,6 +26,14 @@ class Target:
     decision: DecisionConfig = field(default_factory=DecisionConfig)
 
     @property
+    def grid(self):
+        """The thresholds its streams are swept over: finer for a phrase search's scores."""
+        from kws.eval.stream_eval import KEYWORD_GRID, PHRASE_GRID
+
+        searching = self.detector is not None and self.detector.bundle.search is not None
+        return PHRASE_GRID if searching else KEYWORD_GRID
+
+    @property
     def sample_rate(self) -> int:
         return self.config.features.sample_rate
 

@@ -40,7 +40,15 @@ from kws.export.quantize import (
 )
 from kws.export.step import RECURRENT_FORMS, layer_form, state_specs
 from kws.export.targets import Target
-from kws.runtime.bundle import BUNDLE_FILE, BUNDLE_FORMAT, BUNDLE_VERSION, load_bundle, sha256_file
+from kws.runtime.bundle import (
+    BUNDLE_FILE,
+    BUNDLE_FORMAT,
+    BUNDLE_VERSION,
+    SEARCH_BUNDLE_VERSION,
+    SearchSpec,
+    load_bundle,
+    sha256_file,
+)
 from kws.runtime.detector import Detector
 from kws.train.checkpoint import load_model
 from kws.train.loss import clip_predictions
@@ -113,9 +121,11 @@ def _run_thresholds(run: Path, keywords: list[str]) -> tuple[dict[str, float], d
 
 def write_meta(folder: Path, model_file: str, model, cfg, opts: ExportOptions,
                quantization: str, thresholds: dict[str, float], extra: dict,
-               calibration: dict | None = None) -> dict:
+               calibration: dict | None = None, search: SearchSpec | None = None) -> dict:
     """bundle.json for `model_file` in `folder` (checksum computed here); `calibration` says
-    where the thresholds came from (None: given, or the 0.5 default)."""
+    where the thresholds came from (None: given, or the 0.5 default). With `search` (an
+    encoder's phoneme posteriors searched for phrases, kws enroll) the labels are the
+    phrases and the bundle is version 2."""
     fe = cfg.features
     specs = state_specs(model, opts.input_kind)
     input_name = "features" if opts.input_kind == "features" else "audio"
@@ -124,13 +134,15 @@ def write_meta(folder: Path, model_file: str, model, cfg, opts: ExportOptions,
     else:
         input_shape = ["batch", opts.chunk_hops * fe.hop_length]
     path = folder / model_file
+    labels = list(search.phrases) if search is not None else list(model.labels)
     meta = {
-        "format": BUNDLE_FORMAT, "version": BUNDLE_VERSION,
+        "format": BUNDLE_FORMAT,
+        "version": BUNDLE_VERSION if search is None else SEARCH_BUNDLE_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "versions": {"kws": kws.__version__, "torch": torch.__version__,
                      "onnx": onnx.__version__, "onnxruntime": ort.__version__, "opset": OPSET},
-        "labels": list(model.labels),
-        "keywords": [x for x in model.labels if not x.startswith("_")],
+        "labels": labels,
+        "keywords": [x for x in labels if not x.startswith("_")],
         "sample_rate": fe.sample_rate,
         "frontend": {**to_dict(fe), "win_length": fe.win_length,
                      "hop_length": fe.hop_length, "inside_graph": opts.input_kind != "features"},
@@ -152,6 +164,7 @@ def write_meta(folder: Path, model_file: str, model, cfg, opts: ExportOptions,
                      "refractory_ms": opts.refractory_ms, "reset_after_detection": False,
                      "calibration": calibration},
         "runtime": {"threads": opts.threads},
+        **({"search": search.as_dict()} if search is not None else {}),
         **extra,
     }
     (folder / BUNDLE_FILE).write_text(json.dumps(meta, indent=2) + "\n")
@@ -220,35 +233,10 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions,
         det = Detector(float_dir, threads=1)
         one = Detector(one_dir, threads=1)
 
-        # 1. ONNX vs PyTorch over whole utterances
-        pick = _spread(len(val_clips), opts.verify_clips)
-        sample = val_clips[pick]
-        inputs = sample if opts.input_kind != "features" else \
-            np.stack([model.frontend(torch.from_numpy(c).float()[None] / 32768.0)[0].numpy()
-                      for c in sample])
-        torch_post = np.exp(clip_log_posteriors(model, sample))
-        onnx_post = det.posteriors(inputs if opts.input_kind == "features"
-                                   else sample.astype(np.float32) / 32768.0)
-        diff = float(np.abs(onnx_post - torch_post).max())
-        checks["float_vs_pytorch_max_abs_diff"] = diff
-        log(f"check: ONNX vs PyTorch posteriors over {len(sample)} utterances: max abs diff "
-            f"{diff:.2e} (limit {FLOAT_TOLERANCE:.0e})")
-        if not diff <= FLOAT_TOLERANCE:
-            raise ExportCheckFailed(f"ONNX posteriors differ from PyTorch by {diff:.2e} > "
-                                    f"{FLOAT_TOLERANCE:.0e}")
-        # 2. chunking: the state is carried, never reset by accident
-        one_post = one.posteriors(inputs if opts.input_kind == "features"
-                                  else sample.astype(np.float32) / 32768.0)
-        diff_one = float(np.abs(one_post - onnx_post).max())
-        stream_diff = _feed_size_invariance(det, inputs[:8] if opts.input_kind == "features"
-                                            else sample[:8].astype(np.float32) / 32768.0)
-        checks["chunk_vs_one_hop_max_abs_diff"] = diff_one
-        checks["feed_size_max_abs_diff"] = stream_diff
-        log(f"check: {opts.chunk_hops}-hop graph vs 1-step graph: max abs diff {diff_one:.2e}; "
-            f"feeding 1 hop / {opts.chunk_hops} hops / whole: max abs diff {stream_diff:.2e}")
-        if not diff_one <= CHUNK_TOLERANCE or stream_diff != 0.0:
-            raise ExportCheckFailed("posteriors depend on how audio is chunked "
-                                    f"({diff_one:.2e}, {stream_diff:.2e}): state not carried")
+        # 1-2. ONNX vs PyTorch, and the state carried across chunks
+        checks.update(check_step_graph(model, opts, val_clips[_spread(len(val_clips),
+                                                                      opts.verify_clips)],
+                                       det, one, log))
         # 3. accuracy, float and (when quantized) INT8
         acc_pick = _spread(len(val_clips), opts.accuracy_clips)
         acc_clips = val_clips[acc_pick].astype(np.float32) / 32768.0
@@ -304,6 +292,36 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions,
             load_bundle(staging)  # what a device will do first
     log(f"bundle written: {out} ({model_file}, {meta['model']['size_bytes'] / 1024:.0f} KB)")
     return meta
+
+
+def check_step_graph(model, opts: ExportOptions, sample: np.ndarray, det: Detector,
+                     one: Detector, log: Callable[[str], None] = print,
+                     tolerance: float = FLOAT_TOLERANCE) -> dict:
+    """Checks 1-2 of every export: the `chunk_hops` graph (`det`) gives PyTorch's posteriors
+    on the int16 utterances `sample`, and equals the one-step graph (`one`) and itself fed
+    in any piece size (the state is carried, never reset by accident). Raises
+    ExportCheckFailed; returns the numbers."""
+    inputs = sample if opts.input_kind != "features" else \
+        np.stack([model.frontend(torch.from_numpy(c).float()[None] / 32768.0)[0].numpy()
+                  for c in sample])
+    pcm = inputs if opts.input_kind == "features" else sample.astype(np.float32) / 32768.0
+    torch_post = np.exp(clip_log_posteriors(model, sample))
+    onnx_post = det.posteriors(pcm)
+    diff = float(np.abs(onnx_post - torch_post).max())
+    log(f"check: ONNX vs PyTorch posteriors over {len(sample)} utterances: max abs diff "
+        f"{diff:.2e} (limit {tolerance:.0e})")
+    if not diff <= tolerance:
+        raise ExportCheckFailed(f"ONNX posteriors differ from PyTorch by {diff:.2e} > "
+                                f"{tolerance:.0e}")
+    diff_one = float(np.abs(one.posteriors(pcm) - onnx_post).max())
+    stream_diff = _feed_size_invariance(det, pcm[:8])
+    log(f"check: {opts.chunk_hops}-hop graph vs 1-step graph: max abs diff {diff_one:.2e}; "
+        f"feeding 1 hop / {opts.chunk_hops} hops / whole: max abs diff {stream_diff:.2e}")
+    if not diff_one <= CHUNK_TOLERANCE or stream_diff != 0.0:
+        raise ExportCheckFailed("posteriors depend on how audio is chunked "
+                                f"({diff_one:.2e}, {stream_diff:.2e}): state not carried")
+    return {"float_vs_pytorch_max_abs_diff": diff, "chunk_vs_one_hop_max_abs_diff": diff_one,
+            "feed_size_max_abs_diff": stream_diff}
 
 
 def _quantize(src: Path, dst: Path, opts: ExportOptions, task, float_dir: Path, model, cfg,

@@ -18,7 +18,8 @@ from typing import Any
 from kws.errors import BundleError
 
 BUNDLE_FORMAT = "kws-bundle"
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 1          # a keyword head: posteriors over `labels`
+SEARCH_BUNDLE_VERSION = 2   # a phrase search (kws enroll): posteriors over `search.units`
 BUNDLE_FILE = "bundle.json"
 INPUT_KINDS = ("pcm", "pcm16", "features")
 
@@ -58,6 +59,23 @@ def _inside(root: Path, rel: str, name: str) -> Path:
 
 
 @dataclass(frozen=True)
+class SearchSpec:
+    """What a search bundle's `search` field holds (export/README.md)."""
+
+    units: list[str]                         # the posteriors' columns (blank first)
+    phrases: dict[str, list[list[str]]]      # phrase -> its pronunciations (units)
+    max_seconds: dict[str, float]            # phrase -> longest time it may take
+    floor: float = -4.0                      # lowest cost of one frame
+    blank: int = 0                           # column of the blank
+
+    def as_dict(self) -> dict:
+        return {"kind": "phrases", "units": list(self.units),
+                "phrases": {k: [list(p) for p in v] for k, v in self.phrases.items()},
+                "max_seconds": dict(self.max_seconds), "floor": self.floor,
+                "blank": self.blank}
+
+
+@dataclass(frozen=True)
 class StateInfo:
     name: str
     output: str
@@ -85,6 +103,7 @@ class Bundle:
     decision: dict
     threads: int
     frame_stride: int = 1
+    search: SearchSpec | None = None  # a phrase search turns the posteriors into `labels`
 
     @property
     def chunk_samples(self) -> int:
@@ -124,9 +143,10 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
         raise BundleError(f"{meta_path}: format {meta.get('format')!r}, expected "
                           f"{BUNDLE_FORMAT!r}")
     version = meta.get("version")
-    if version != BUNDLE_VERSION:
+    if version not in (BUNDLE_VERSION, SEARCH_BUNDLE_VERSION) or isinstance(version, bool):
         raise BundleError(f"{meta_path}: bundle version {version!r} is not supported by this "
-                          f"runtime (it reads version {BUNDLE_VERSION}); re-export the model")
+                          f"runtime (it reads versions {BUNDLE_VERSION} and "
+                          f"{SEARCH_BUNDLE_VERSION}); re-export the model")
     labels = _field(meta, "labels", list)
     if not labels or not all(isinstance(x, str) and x for x in labels) \
             or len(set(labels)) != len(labels):
@@ -182,10 +202,48 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
     threads = runtime.get("threads", 1)
     if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= 256:
         raise BundleError("bundle.json: runtime.threads must be an integer 0..256")
+    search = _search(meta, labels) if version == SEARCH_BUNDLE_VERSION else None
     return Bundle(root=root, meta=meta, model_path=model_path, labels=labels,
                   keywords=keywords, sample_rate=sample_rate, win_length=win,
                   hop_length=hop, input_kind=kind, input_name=_field(inp, "name", str, "input."),
                   n_features=n_features, chunk_hops=chunk, states=states,
                   output_name=_field(_field(meta, "output", dict), "name", str, "output."),
                   thresholds=thresholds, decision=decision, threads=threads,
-                  frame_stride=stride)
+                  frame_stride=stride, search=search)
+
+
+def _search(meta: dict, labels: list[str]) -> SearchSpec:
+    """The `search` field of a version-2 bundle: every phrase is a label, every
+    pronunciation a non-empty list of the posteriors' units."""
+    search = _field(meta, "search", dict)
+    if search.get("kind") != "phrases":
+        raise BundleError(f"bundle.json: search.kind {search.get('kind')!r}, expected "
+                          "'phrases'")
+    units = _field(search, "units", list, "search.")
+    if len(units) < 2 or not all(isinstance(u, str) and u for u in units) \
+            or len(set(units)) != len(units):
+        raise BundleError("bundle.json: search.units must be distinct non-empty strings")
+    phrases = _field(search, "phrases", dict, "search.")
+    if sorted(phrases) != sorted(labels):
+        raise BundleError(f"bundle.json: search.phrases {sorted(phrases)} must be the labels "
+                          f"{sorted(labels)}")
+    known = set(units)
+    for name, prons in phrases.items():
+        if not isinstance(prons, list) or not prons or not all(
+                isinstance(p, list) and p and all(u in known for u in p) for p in prons):
+            raise BundleError(f"bundle.json: search.phrases[{name!r}] must be a list of "
+                              "pronunciations, each a non-empty list of search.units")
+    max_s = _field(search, "max_seconds", dict, "search.")
+    for name in phrases:
+        v = max_s.get(name)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 30:
+            raise BundleError(f"bundle.json: search.max_seconds[{name!r}] must be in (0, 30]")
+    floor = _field(search, "floor", (int, float), "search.")
+    blank = _field(search, "blank", int, "search.")
+    if not -50 <= floor < 0 or not 0 <= blank < len(units):
+        raise BundleError("bundle.json: search.floor must be in [-50, 0) and search.blank "
+                          "a column of search.units")
+    return SearchSpec(units=list(units), phrases={k: [list(p) for p in v]
+                                                  for k, v in phrases.items()},
+                      max_seconds={k: float(max_s[k]) for k in phrases},
+                      floor=float(floor), blank=blank)

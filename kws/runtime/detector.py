@@ -6,6 +6,11 @@ and its decision window. `feed` accepts any number of samples and runs the step 
 every whole chunk, so the result never depends on how audio is cut into pieces. Streams can
 also be stepped together in one batched call (`Detector.feed_many`), and onnxruntime sessions
 may be run from several threads at once, one stream per thread.
+
+An enrolled bundle (`kws enroll`: bundle.json `search`) emits phoneme posteriors; each stream
+then also owns a phrase search (kws.runtime.phrase_search) that turns them into one score per
+phrase, so everything past the model - `process`, `posteriors`, the decision logic - sees
+a score per label, whichever kind of bundle it is.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import onnxruntime as ort
 from kws.errors import KwsInputError
 from kws.runtime.bundle import Bundle, load_bundle
 from kws.runtime.decision import Decider, DecisionConfig, Detection
+from kws.runtime.phrase_search import PhraseSearch
 
 
 def as_float_pcm(pcm: np.ndarray) -> np.ndarray:
@@ -73,6 +79,14 @@ class Detector:
                                     f"values, bundle.json says {state.size}")
         self.output_names = [b.output_name, *(s.output for s in b.states)]
         outputs = {o.name for o in self.session.get_outputs()}
+        if b.search is not None:  # the posteriors' columns must be the search's units
+            shape = next((o.shape for o in self.session.get_outputs()
+                          if o.name == b.output_name), None)
+            width = shape[-1] if shape else None
+            if isinstance(width, int) and width != len(b.search.units):
+                raise KwsInputError(f"{b.model_path}: the model emits {width} posteriors per "
+                                    f"frame, bundle.json search.units lists "
+                                    f"{len(b.search.units)}")
         if not set(self.output_names) <= outputs:
             raise KwsInputError(f"{b.model_path}: bundle.json names outputs "
                                 f"{sorted(set(self.output_names) - outputs)} the model lacks "
@@ -126,7 +140,7 @@ class Detector:
         post, new = self.run(chunk, states, observe)
         for j, i in enumerate(ready):
             streams[i].states = {k: v[j:j + 1] for k, v in new.items()}
-            frames[i].append(post[j])
+            frames[i].append(streams[i]._scores(post[j]))
         return True
 
     def feed_many(self, streams: Sequence[Stream],
@@ -172,6 +186,7 @@ class Stream:
         self.decider = Decider(detector.decision, b.labels, b.frame_seconds,
                                b.first_output_seconds)
         self.recorded: list[np.ndarray] | None = None  # set to a list to keep posteriors
+        self.search = PhraseSearch(b.search, b.frame_seconds) if b.search else None
         self.reset()
 
     def reset(self) -> None:
@@ -183,6 +198,13 @@ class Stream:
         self.frames_out = 0      # frames emitted so far
         self.received = 0        # samples (or feature frames) received so far
         self.decider.reset()
+        if self.search is not None:
+            self.search.reset()
+
+    def _scores(self, posteriors: np.ndarray) -> np.ndarray:
+        """The model's posteriors -> a score per label (the phrase scores of a search
+        bundle; the posteriors themselves otherwise)."""
+        return posteriors if self.search is None else self.search.update(posteriors)
 
     @property
     def real_frames(self) -> int:
@@ -243,6 +265,8 @@ class Stream:
             for s in self.detector.bundle.states:
                 if s.kind == "recurrent":
                     self.states[s.name] = np.zeros_like(self.states[s.name])
+            if self.search is not None:
+                self.search.reset()
         return events
 
     # -- public -------------------------------------------------------------------------
@@ -250,7 +274,7 @@ class Stream:
         frames = []
         while self._has_chunk():
             post, self.states = self.detector.run(self._take_chunk()[None], self.states)
-            frames.append(post[0])
+            frames.append(self._scores(post[0]))
         return frames
 
     def process(self, pcm: np.ndarray) -> np.ndarray:
