@@ -88,8 +88,9 @@ def main() -> int:
                      "false_alarms": s.false_alarms[args.phrase],
                      "false_alarms_per_hour": s.false_alarms[args.phrase] / hours,
                      "real_time_factor": cpu / sum(seconds)})
-        print(f"kws_threshold {t:g}: miss {100 * rows[-1]['miss_rate']:.1f}%, "
-              f"{rows[-1]['false_alarms_per_hour']:.2f} FA/h, RTF {rows[-1]['real_time_factor']:.3f}",
+        r = rows[-1]
+        print(f"kws_threshold {t:g}: miss {100 * r['miss_rate']:.1f}%, "
+              f"{r['false_alarms_per_hour']:.2f} FA/h, RTF {r['real_time_factor']:.3f}",
               flush=True)
     within = [r for r in rows if r["false_alarms_per_hour"] <= 1.0]
     best = min(within, key=lambda r: r["miss_rate"]) if within else None
