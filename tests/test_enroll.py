@@ -106,6 +106,9 @@ def test_enroll_bundle_records_the_search_and_its_calibration(enrolled_bundle):
     assert v["int8_phrase_score_mean_abs_diff"] <= 0.03
     assert meta["model"]["quantization"] == "dynamic" and meta["model"]["size_bytes"] < 1 << 20
     assert meta["enrollment"]["renditions"]["yes"] >= 8
+    # a phrase no threshold keeps within the budget is named, with what it costs
+    over = meta["enrollment"]["over_budget_at_highest_threshold"]
+    assert set(over) <= set(b.labels) and all(v > 1.0 for v in over.values())
 
 
 def test_enroll_bundle_streams_the_same_in_any_pieces(enrolled_bundle, tiny_stream):

@@ -301,6 +301,13 @@ def enroll(phrases: Sequence[str], out: str | Path, opts: EnrollOptions,
             f"{', '.join(f'{k} {v:.3f}' for k, v in thresholds.items())} (on that stream: "
             f"{100 * on_stream['miss_rate']:.1f}% of the renditions missed, "
             f"{on_stream['false_alarms_per_hour']:.2f} false alarms/hour)")
+        over = {k: v["det"][-1]["false_alarms_per_hour"]
+                for k, v in report["per_keyword"].items()
+                if v["det"][-1]["false_alarms_per_hour"] > opts.target_fa}
+        for k, fa in over.items():
+            log(f"warning: {k!r} fires {fa:.0f} times/hour on the calibration stream even at "
+                "the highest threshold: a short phrase is found inside other words; a longer "
+                "one (three syllables or more) is told apart far better")
         calibration = {"stream": "synthetic renditions amid "
                                  f"{made['filler_clips']} clips of other speech "
                                  f"({made['seconds'] / 60:.1f} min)",
@@ -310,6 +317,7 @@ def enroll(phrases: Sequence[str], out: str | Path, opts: EnrollOptions,
         log(f"parts of the phrases said alone: {fired['fired']} of {fired['renditions']} "
             "fire at these thresholds")
         extra["enrollment"] = {"phrases": phrases, "parts": fired,
+                               "over_budget_at_highest_threshold": over,
                                "renditions": {p: len(renditions[p]) for p in phrases},
                                "engines": synth["engines"], "calibration_stream": made,
                                "fillers": list(opts.fillers),
