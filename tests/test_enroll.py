@@ -195,6 +195,8 @@ def test_enroll_bundle_whose_model_emits_other_units_is_refused(enrolled_bundle,
     (["yes", "Yes", "--out", "B"], "given twice"),
     (["a/b", "--out", "B"], "expected words"),
     (["yes", "--out", "B", "--target-fa", "0"], "--target-fa"),
+    (["yes", "--out", "B", "--minutes", "0"], "--minutes"),
+    (["yes", "--out", "B", "--per-phrase", "2"], "--per-phrase"),
     (["yes", "--out", "B", "--encoder", "encoder:nope"], "no shipped encoder"),
     (["yes", "--out", "B", "--data", "/nonexistent"], "not a folder"),
 ])

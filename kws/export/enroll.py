@@ -233,6 +233,8 @@ def enroll(phrases: Sequence[str], out: str | Path, opts: EnrollOptions,
     phrases = clean_phrases(phrases)
     if not 0 < opts.target_fa <= 100:
         raise KwsInputError(f"--target-fa {opts.target_fa}: expected (0, 100] per hour")
+    if not 1 <= opts.minutes <= 600:
+        raise KwsInputError(f"--minutes {opts.minutes}: expected 1 to 600")
     if opts.per_phrase < 4:
         raise KwsInputError(f"--per-phrase {opts.per_phrase}: expected at least 4")
     for p in phrases:  # refuse an unpronounceable phrase before any work
