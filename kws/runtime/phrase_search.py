@@ -23,8 +23,6 @@ of the same arrays, so a frame costs the same dozen vector operations for one ph
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from kws.runtime.bundle import SearchSpec
@@ -49,10 +47,13 @@ class PhraseSearch:
             self.seq[r, :len(seq)] = seq
             self.valid[r, :len(seq)] = True
         self.length = np.array([len(seq) for _, seq in rows], np.int64)
-        self.owner = np.array([p for p, _ in rows], np.int64)
+        owner = np.array([p for p, _ in rows], np.int64)
+        self.first_rows = np.searchsorted(owner, np.arange(len(self.phrases)))
         self.max_frames = np.array([round(spec.max_seconds[self.phrases[p]] / frame_seconds)
                                     for p, _ in rows], np.int64)[:, None]
         self.rows = np.arange(len(rows))
+        self.invalid = ~self.valid
+        self._zeros = np.zeros((len(rows), 1))
         self.reset()
 
     def reset(self) -> None:
@@ -64,33 +65,30 @@ class PhraseSearch:
     def update(self, posteriors: np.ndarray) -> np.ndarray:
         """Posteriors [n, units] of the next n frames -> phrase scores [n, phrases]."""
         post = np.asarray(posteriors, np.float64)
+        n = len(post)
+        if n == 0:
+            return np.zeros((0, len(self.phrases)), np.float32)
         logp = np.log(np.maximum(post, _EPS))
         frame_cost = np.maximum(logp - logp.max(axis=1, keepdims=True), self.spec.floor)
-        out = np.zeros((len(post), len(self.phrases)), np.float32)
-        n_rows = len(self.seq)
-        for i, c in enumerate(frame_cost):
-            enter = c[self.seq]
-            stay = np.maximum(enter, c[self.spec.blank])
-            before = np.concatenate([np.zeros((n_rows, 1)), self.cost[:, :-1]], axis=1)
-            began = np.concatenate([np.full((n_rows, 1), self.frame), self.start[:, :-1]],
-                                   axis=1)
-            advance = before + enter
-            kept = self.cost + stay
+        # every frame's costs at once; only the recurrence below runs frame by frame
+        enter = frame_cost[:, self.seq]                                   # [n, rows, width]
+        stay = np.maximum(enter, frame_cost[:, self.spec.blank, None, None])
+        cost, start = self.cost, self.start
+        best = np.empty((n, len(self.seq)))
+        last = (self.rows, self.length - 1)
+        for i in range(n):
+            advance = np.concatenate([self._zeros, cost[:, :-1]], axis=1) + enter[i]
+            kept = cost + stay[i]
             take = advance > kept
-            self.cost = np.where(take, advance, kept)
-            self.start = np.where(take, began, self.start)
-            self.cost[(self.frame - self.start >= self.max_frames) | ~self.valid] = -np.inf
-            best = np.exp(self.cost[self.rows, self.length - 1] / self.length)
-            np.maximum.at(out[i], self.owner, best.astype(np.float32))
+            cost = np.where(take, advance, kept)
+            began = np.concatenate([np.full_like(self._zeros, self.frame, np.int64),
+                                    start[:, :-1]], axis=1)
+            start = np.where(take, began, start)
+            cost[(self.frame - start >= self.max_frames) | self.invalid] = -np.inf
+            best[i] = cost[last]
             self.frame += 1
-        return out
+        self.cost, self.start = cost, start
+        # rows are grouped by phrase: the best pronunciation of each in one call
+        return np.maximum.reduceat(np.exp(best / self.length), self.first_rows,
+                                   axis=1).astype(np.float32)
 
-
-def scores_of(spec: SearchSpec, frame_seconds: float,
-              posteriors: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Phrase scores of whole utterances' posteriors, each from a fresh search."""
-    out = []
-    for post in posteriors:
-        search = PhraseSearch(spec, frame_seconds)
-        out.append(search.update(post))
-    return out
