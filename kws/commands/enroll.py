@@ -64,12 +64,10 @@ def data_folders(path: str) -> tuple[list[str], list[str], list[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
     from dataclasses import replace
 
-    from kws.cli import print_json
+    from kws.commands.export import write_checked
     from kws.data.voices import parse_engines
-    from kws.export.bundle import ExportCheckFailed
     from kws.export.enroll import EnrollOptions, enroll
 
     fillers, continuous, noise = data_folders(args.data) if args.data else ([], [], [])
@@ -81,12 +79,5 @@ def run(args: argparse.Namespace) -> int:
                          noise=[*noise, *args.noise], minutes=args.minutes, seed=args.seed,
                          export=replace(base.export, threads=args.threads,
                                         quantize=args.quantize))
-    log = (lambda *_: None) if args.json else print
-    try:
-        meta = enroll(args.phrases, args.out, opts, log=log)
-    except ExportCheckFailed as exc:
-        print(f"kws enroll: check failed, bundle not written: {exc}", file=sys.stderr)
-        return 1
-    if args.json:
-        print_json(meta)
-    return 0
+    return write_checked("enroll", lambda log: enroll(args.phrases, args.out, opts, log=log),
+                         args.json)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 
 def _thresholds(text: str) -> dict[str, float]:
@@ -48,10 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
-    from kws.cli import print_json
-    from kws.export.bundle import ExportCheckFailed, ExportOptions, export_bundle
+    from kws.export.bundle import ExportOptions, export_bundle
     from kws.export.targets import load_target
 
     opts = ExportOptions.from_target(
@@ -60,12 +58,24 @@ def run(args: argparse.Namespace) -> int:
         ort_format=args.ort_format,
         max_int8_drop=args.max_int8_drop, thresholds=args.thresholds,
         accuracy_clips=args.accuracy_clips)
-    log = (lambda *_: None) if args.json else print
+    return write_checked("export", lambda log: export_bundle(args.run, args.out, opts,
+                                                             log=log), args.json)
+
+
+def write_checked(verb: str, build: Callable[[Callable[[str], None]], dict],
+                  as_json: bool) -> int:
+    """Run a bundle writer `build(log) -> bundle.json`: a failed check is one line on stderr
+    and exit code 1 (nothing written); with --json the bundle.json is printed, not the log."""
+    import sys
+
+    from kws.cli import print_json
+    from kws.export.bundle import ExportCheckFailed
+
     try:
-        meta = export_bundle(args.run, args.out, opts, log=log)
+        meta = build((lambda *_: None) if as_json else print)
     except ExportCheckFailed as exc:
-        print(f"kws export: check failed, bundle not written: {exc}", file=sys.stderr)
+        print(f"kws {verb}: check failed, bundle not written: {exc}", file=sys.stderr)
         return 1
-    if args.json:
+    if as_json:
         print_json(meta)
     return 0
