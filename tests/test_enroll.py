@@ -200,10 +200,11 @@ def test_enroll_bundle_whose_model_emits_other_units_is_refused(enrolled_bundle,
     (["yes", "--out", "B", "--encoder", "encoder:nope"], "no shipped encoder"),
     (["yes", "--out", "B", "--data", "/nonexistent"], "not a folder"),
 ])
-def test_enroll_cli_bad_input_is_one_line(args, words, tmp_path):
-    res = subprocess.run([sys.executable, "-m", "kws", "enroll", *args], capture_output=True,
-                         timeout=120, cwd=tmp_path)
-    err = res.stderr.decode().strip()
-    assert res.returncode == 2, err
+def test_enroll_cli_bad_input_is_one_line(args, words, tmp_path, monkeypatch, capsys):
+    from kws.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["enroll", *args]) == 2
+    err = capsys.readouterr().err.strip()
     assert err.startswith("kws enroll: error:") and words in err and "\n" not in err
     assert not (tmp_path / "B").exists()
