@@ -321,7 +321,10 @@ def enroll(phrases: Sequence[str], out: str | Path, opts: EnrollOptions,
         extra["enrollment"] = {"phrases": phrases, "parts": fired,
                                "over_budget_at_highest_threshold": over,
                                "renditions": {p: len(renditions[p]) for p in phrases},
-                               "engines": synth["engines"], "calibration_stream": made,
+                               "engines": synth["engines"],
+                               # its numbers; its files were temporary
+                               "calibration_stream": {k: v for k, v in made.items() if k not in
+                                                      ("audio", "labels", "speech")},
                                "fillers": list(opts.fillers),
                                "continuous": list(opts.continuous),
                                "seconds": round(time.monotonic() - started, 1)}
