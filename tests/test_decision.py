@@ -78,3 +78,35 @@ def test_decision_same_detections_in_any_pieces():
     for pieces in ([1] * 3000, [7, 13, 1, 500, 2479], [2999, 1]):
         assert _detect(p, pieces, smoothing_ms=60.0,
                        thresholds={"yes": 0.6, "no": 0.6}) == whole
+
+
+def test_decision_equals_the_rule_on_the_whole_moving_average():
+    """The decider skips the arithmetic of pieces that cannot reach a threshold and keeps
+    only a bound on its window's peak; fed in pieces, with keyword columns in any order
+    (contiguous: a view; interleaved with filler: an index), it must still give exactly
+    what the rule gives on the moving average of the whole signal."""
+    from kws.runtime.decision import fire
+
+    rng = np.random.default_rng(1)
+    base = rng.dirichlet(np.full(4, 0.3), size=2000).astype(np.float32)
+    for labels in (LABELS, ["yes", "_silence_", "no", "_unknown_"]):
+        p = base.copy()
+        p[rng.random(2000) < 0.8] *= 0.3  # mostly quiet: the shortcut's case
+        cols = [i for i, x in enumerate(labels) if not x.startswith("_")]
+        smooth = 4  # frames of 20 ms in 80 ms
+        csum = np.cumsum(np.vstack([np.zeros((1, 2)), p[:, cols].astype(np.float64)]), 0)
+        ends = np.arange(1, len(p) + 1)
+        starts = np.maximum(0, ends - smooth)
+        avg = ((csum[ends] - csum[starts]) / (ends - starts)[:, None]).astype(np.float32)
+        thresholds = np.array([0.25, 0.3], np.float32)
+        want = [(f, j) for f, j, _ in fire(avg, thresholds, 10)[0]]
+        assert len(want) > 10
+        for pieces in ([1] * 2000, [5] * 400, [3, 997, 1000]):
+            d = Decider(DecisionConfig(thresholds={"yes": 0.25, "no": 0.3}, smoothing_ms=80.0,
+                                       refractory_ms=200.0), labels, HOP, 0.03)
+            got, at = [], 0
+            for n in pieces:
+                got += [(e.frame, cols.index(labels.index(e.keyword)))
+                        for e in d.update(p[at:at + n], at)]
+                at += n
+            assert got == want, (labels, pieces)

@@ -44,15 +44,18 @@ def frame_end_seconds(t: int | np.ndarray, cfg: FeatureConfig) -> float | np.nda
 def frame_signal(x: torch.Tensor, win: int, hop: int) -> torch.Tensor:
     """[..., samples] -> [..., frames, win], frame t = x[t*hop : t*hop + win].
 
-    Built from win/g strided slices of g-sample segments (g = gcd(win, hop)) instead of an
-    index gather: the same tensor as `unfold`, but a handful of cheap Slice nodes when
-    exported (onnxruntime's Gather with a [frames, win] index costs more than the DFT)."""
+    The signal is cut into g-sample blocks (g = gcd(win, hop)) and each frame gathers its
+    win/g blocks with one index: the same tensor as `unfold`, and in the exported graph
+    one Gather of whole blocks (a few hundred bytes each) instead of a slice per block
+    (every node costs a device about a microsecond per call, whatever it does). Gathering
+    single samples is what is slow in onnxruntime; blocks of g are not."""
     g = math.gcd(win, hop)
     n = (x.shape[-1] - win) // hop + 1
-    seg = x[..., :(n - 1) * hop + win].reshape(*x.shape[:-1], -1, g)
-    step = hop // g
-    parts = [seg[..., j:j + (n - 1) * step + 1:step, :] for j in range(win // g)]
-    return torch.cat(parts, dim=-1)
+    used = (n - 1) * hop + win
+    seg = (x if x.shape[-1] == used else x[..., :used]).reshape(*x.shape[:-1], -1, g)
+    first = torch.arange(n, dtype=torch.int64, device=x.device)[:, None] * (hop // g)
+    idx = first + torch.arange(win // g, dtype=torch.int64, device=x.device)[None, :]
+    return seg.index_select(-2, idx.reshape(-1)).reshape(*x.shape[:-1], n, win)
 
 
 _F_SP, _MIN_LOG_HZ, _LOGSTEP = 200.0 / 3, 1000.0, math.log(6.4) / 27.0
@@ -89,30 +92,24 @@ def mel_bins(cfg: FeatureConfig) -> tuple[int, int]:
 
 
 def fold_frames(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Split each frame about its centre into the even part p (x[c+d] + x[c-d]) and the odd
-    part q (x[c+d] - x[c-d]), d > 0, c = window/2. The Hann window is symmetric about c, so
+    """Split each frame about its centre c = window/2 into the even part p (x[c+d] +
+    x[c-d]) and the odd part q (x[c+d] - x[c-d]). The Hann window is symmetric about c, so
     the windowed DFT's real part depends only on p and its imaginary part only on q: half
     the multiply-accumulates of a full DFT product, for the same spectrum. Sample 0 (window
-    weight 0) is dropped; for an even window the centre sample joins p with d = 0."""
+    weight 0) is dropped. For an even window c is a sample and d runs from 0: p's first row
+    is 2 x[c] (its DFT row is halved, see `dft_matrices`) and q's is 0, which keeps the
+    fold three slices and two sums in the exported graph; for an odd window c lies between
+    two samples and d from 1/2."""
     w = frames.shape[-1]
     half = w // 2
-    right = frames[..., half + 1:]
-    if w % 2 == 0:
-        left = torch.flip(frames[..., 1:half], dims=[-1])
-        p = torch.cat([frames[..., half:half + 1], right + left], dim=-1)
-    else:
-        left = torch.flip(frames[..., 1:half + 1], dims=[-1])
-        p = right + left
-    return p, right - left
+    right = frames[..., half + w % 2:]
+    left = torch.flip(frames[..., 1:half + 1], dims=[-1])
+    return right + left, right - left
 
 
-def _offsets_x2(win: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _offsets_x2(win: int) -> torch.Tensor:
     """2d for the rows of p and q (d = distance from the window centre; integer or half)."""
-    if win % 2 == 0:
-        p = torch.arange(0, win // 2, dtype=torch.int64) * 2
-        return p, p[1:]
-    p = torch.arange(0, win // 2, dtype=torch.int64) * 2 + 1
-    return p, p
+    return torch.arange(0, win // 2, dtype=torch.int64) * 2 + win % 2
 
 
 def dft_matrices(cfg: FeatureConfig, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -125,12 +122,13 @@ def dft_matrices(cfg: FeatureConfig, dtype: torch.dtype) -> tuple[torch.Tensor, 
     so float32 sin/cos get small, exact arguments."""
     lo, hi = mel_bins(cfg)
     k = torch.arange(lo, hi, dtype=torch.int64)
-    mats = []
-    for d2, trig in zip(_offsets_x2(cfg.win_length), (torch.cos, torch.sin), strict=True):
-        window = 0.5 + 0.5 * torch.cos(d2.to(dtype) * (math.pi / cfg.win_length))
-        phase = torch.remainder(d2[:, None] * k[None, :], 2 * cfg.n_fft).to(dtype)
-        mats.append(window[:, None] * trig(phase * (math.pi / cfg.n_fft)))
-    return mats[0], mats[1]
+    d2 = _offsets_x2(cfg.win_length)
+    window = 0.5 + 0.5 * torch.cos(d2.to(dtype) * (math.pi / cfg.win_length))
+    if cfg.win_length % 2 == 0:  # p's first row holds the centre sample twice
+        window = window * torch.where(d2 == 0, 0.5, 1.0).to(dtype)
+    phase = torch.remainder(d2[:, None] * k[None, :], 2 * cfg.n_fft).to(dtype) \
+        * (math.pi / cfg.n_fft)
+    return window[:, None] * torch.cos(phase), window[:, None] * torch.sin(phase)
 
 
 def warp_edges(edges: torch.Tensor, warp: torch.Tensor, f_min: float,

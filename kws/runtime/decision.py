@@ -64,6 +64,9 @@ class Decider:
         self.labels = labels
         self.keyword_idx = np.array([i for i, x in enumerate(labels) if not x.startswith("_")],
                                     dtype=np.int64)
+        idx = self.keyword_idx  # a slice where the keywords' columns are contiguous (a view)
+        self.keyword_cols: slice | np.ndarray = slice(int(idx[0]), int(idx[-1]) + 1) \
+            if len(idx) and np.array_equal(idx, np.arange(idx[0], idx[-1] + 1)) else idx
         self.thresholds = np.array([cfg.thresholds.get(labels[i], cfg.default_threshold)
                                     for i in self.keyword_idx], dtype=np.float32)
         self.min_threshold = float(self.thresholds.min()) if len(self.thresholds) else 1.0
@@ -75,12 +78,13 @@ class Decider:
 
     def reset(self) -> None:
         self.history = np.zeros((0, len(self.keyword_idx)), dtype=np.float32)
+        self.history_peak = 0.0  # >= every value in `history`
         self.blocked_until = -1
         self.armed = True
 
     def smoothed(self, posteriors: np.ndarray) -> np.ndarray:
         """Moving average of the keyword posteriors, continuing the previous call's window."""
-        kw = posteriors[:, self.keyword_idx].astype(np.float32)
+        kw = posteriors[:, self.keyword_cols].astype(np.float32)
         full = np.concatenate([self.history, kw])
         csum = np.concatenate([np.zeros((1, kw.shape[1]), np.float64),
                                np.cumsum(full, axis=0, dtype=np.float64)])
@@ -88,21 +92,29 @@ class Decider:
         ends = np.arange(len(self.history) + 1, n + 1)
         starts = np.maximum(0, ends - self.smooth)
         out = (csum[ends] - csum[starts]) / (ends - starts)[:, None]
-        self.history = full[-(self.smooth - 1):] if self.smooth > 1 else full[:0]
+        self._keep(full)
         return out.astype(np.float32)
+
+    def _keep(self, full: np.ndarray, peak: float | None = None) -> None:
+        """Keep the last smooth - 1 rows of `full` (the next call's window) and a bound on
+        their largest value (`peak`, when the caller knows one: it saves a pass)."""
+        self.history = full[max(0, len(full) - self.smooth + 1):]
+        self.history_peak = float(self.history.max()) if peak is None and len(self.history) \
+            else (peak or 0.0)
 
     def update(self, posteriors: np.ndarray, first_frame: int) -> list[Detection]:
         """posteriors [n, classes] of frames first_frame .. first_frame + n - 1."""
         if len(posteriors) == 0 or len(self.keyword_idx) == 0:
             return []
-        kw = posteriors[:, self.keyword_idx]
-        if kw.max() < self.min_threshold and \
-                (not len(self.history) or self.history.max() < self.min_threshold):
+        kw = posteriors[:, self.keyword_cols]
+        peak = float(kw.max())
+        if peak < self.min_threshold and self.history_peak < self.min_threshold:
             # nothing can reach a threshold (an average never exceeds its largest term):
             # keep the window, skip the arithmetic - the common case on a quiet stream
-            keep = self.smooth - 1
-            self.history = np.concatenate([self.history, kw])[-keep:] if keep else \
-                self.history
+            if self.smooth > 1:
+                self._keep(kw if len(kw) >= self.smooth - 1 else
+                           np.concatenate([self.history, kw]),
+                           max(peak, self.history_peak))
             self.armed = True
             return []
         fired, self.blocked_until, self.armed = fire(

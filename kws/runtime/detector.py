@@ -27,6 +27,19 @@ from kws.runtime.decision import Decider, DecisionConfig, Detection
 from kws.runtime.phrase_search import PhraseSearch
 
 
+def session_runner(session: ort.InferenceSession
+                   ) -> Callable[[list[str], dict[str, np.ndarray]], list[np.ndarray]]:
+    """`session.run` without the per-call checks of onnxruntime's Python wrapper (input
+    names, ownership, graph capture: about 5 µs a call, half a microsecond per hop at
+    100 ms chunks). The Detector checks the names once, at load. Falls back to the public
+    `run` where the wrapper's inner session is not there (another onnxruntime)."""
+    inner = getattr(session, "_sess", None)
+    if inner is None or not callable(getattr(inner, "run", None)):
+        return session.run
+    options = ort.RunOptions()
+    return lambda names, feed: inner.run(names, feed, options)
+
+
 def as_float_pcm(pcm: np.ndarray) -> np.ndarray:
     """int16 or float samples -> float32 in [-1, 1]; refuses non-finite or 2-D input."""
     a = np.asarray(pcm)
@@ -39,7 +52,7 @@ def as_float_pcm(pcm: np.ndarray) -> np.ndarray:
     if a.dtype.kind != "f":
         raise KwsInputError(f"feed(): expected int16 or float samples, got {a.dtype}")
     a = a.astype(np.float32, copy=False)
-    if len(a) and a.min() >= -1.0 and a.max() <= 1.0:  # the common case (NaN fails both)
+    if len(a) and np.abs(a).max() <= 1.0:  # the common case (NaN fails it), one pass
         return a.copy()  # the caller may reuse its buffer (a sound card's does)
     if not np.isfinite(a).all():
         raise KwsInputError("feed(): samples contain NaN or Inf")
@@ -99,10 +112,15 @@ class Detector:
                                     f"the bundle knows {', '.join(b.keywords)}")
             self.decision.thresholds.update(thresholds)
         self.input_dtype = np.int16 if b.input_kind == "pcm16" else np.float32
+        self._run = session_runner(self.session)
+        self.state_names = [s.name for s in b.states]
+        # what one call consumes: samples, or feature frames for a features-input bundle
+        self.chunk_unit = b.chunk_hops if b.input_kind == "features" else b.chunk_samples
 
     @property
     def labels(self) -> list[str]:
         return self.bundle.labels
+
 
     def stream(self) -> Stream:
         return Stream(self)
@@ -119,8 +137,8 @@ class Detector:
         feed = {b.input_name: self._input(chunk), **states}
         if observe is not None:
             observe(feed)
-        out = self.session.run(self.output_names, feed)
-        return out[0], {s.name: v for s, v in zip(b.states, out[1:], strict=True)}
+        out = self._run(self.output_names, feed)
+        return out[0], dict(zip(self.state_names, out[1:], strict=True))
 
     def _input(self, chunk: np.ndarray) -> np.ndarray:
         if self.input_dtype == np.int16:  # the graph divides by 32768: the exact inverse
@@ -230,13 +248,10 @@ class Stream:
             self.primed = True
 
     def _has_chunk(self) -> bool:
-        b = self.detector.bundle
-        unit = b.chunk_hops if b.input_kind == "features" else b.chunk_samples
-        return self.primed and len(self.pending) >= unit
+        return self.primed and len(self.pending) >= self.detector.chunk_unit
 
     def _take_chunk(self) -> np.ndarray:
-        b = self.detector.bundle
-        unit = b.chunk_hops if b.input_kind == "features" else b.chunk_samples
+        unit = self.detector.chunk_unit
         chunk, self.pending = self.pending[:unit], self.pending[unit:]
         return chunk
 
@@ -247,8 +262,7 @@ class Stream:
             missing = b.carry_samples - len(self.pending)
             self._accept(np.zeros(missing, np.float32))
             self.received -= missing
-        unit = b.chunk_hops if b.input_kind == "features" else b.chunk_samples
-        extra = (-len(self.pending)) % unit
+        extra = (-len(self.pending)) % self.detector.chunk_unit
         if extra:
             pad = np.zeros((extra, *self.pending.shape[1:]), np.float32)
             self.pending = np.concatenate([self.pending, pad])
