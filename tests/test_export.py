@@ -11,7 +11,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from kws.errors import BundleError
+from kws.errors import BundleError, KwsInputError
 from kws.export.bundle import ExportCheckFailed, ExportOptions, export_bundle
 from kws.export.quantize import float_weight_matrices
 from kws.export.targets import load_target
@@ -177,6 +177,42 @@ def test_export_target_profile_and_ort_format(tiny_run, tmp_path):
     assert det.stream().process(x).shape[1] == len(meta["labels"])
 
 
+def test_export_refuses_a_graph_its_target_cannot_run(tiny_run, tmp_path, capsys):
+    """A profile lists the operators its onnxruntime build runs: the phone's mobile build
+    has no GRU, so fused layers are refused for it, in one line that names the operator
+    and the way out; the graph it does get (unrolled, QDQ) needs nothing outside its list.
+    A profile of one's own that lacks an operator the front end needs refuses that one."""
+    from kws.cli import main
+    from kws.export.targets import graph_operators
+
+    phone = load_target("phone")
+    assert "GRU" not in phone.operators and "MatMul" in phone.operators
+    out = tmp_path / "b"
+    code = main(["export", str(tiny_run), "--out", str(out), "--target", "phone",
+                 "--recurrent", "fused", "--max-int8-drop", "100"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "--target phone: the graph uses GRU" in err[0] and "--recurrent unrolled" in err[0]
+    assert not out.exists()
+    meta = export_bundle(tiny_run, out, ExportOptions.from_target(
+        phone, max_int8_drop=100.0, **FAST), **QUIET)
+    onnx_ops = graph_operators(out / meta["model"]["file"])
+    device_ops = graph_operators(out / meta["model"]["file"], as_device_loads_it=True)
+    assert device_ops <= set(phone.operators) and "Sigmoid" in device_ops
+    assert "Range" in onnx_ops - device_ops  # the front end's recipe, folded on the device
+    lean = tmp_path / "lean.toml"
+    ops = ", ".join(f'"{o}"' for o in sorted(device_ops - {"Log"}))
+    lean.write_text('quantize = "static"\nrecurrent = "unrolled"\nort_format = true\n'
+                    f"operators = [{ops}]\n")
+    code = main(["export", str(tiny_run), "--out", str(out.with_name("c")), "--target",
+                 str(lean), "--max-int8-drop", "100"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and "the graph uses Log," in err[0] and "unrolled" not in err[0]
+    lean.write_text('operators = "all"\n')
+    with pytest.raises(KwsInputError, match="operators must be a list"):
+        load_target(str(lean))
+
+
 def test_export_bundle_json_describes_everything(tiny_run, tmp_path):
     meta = export_bundle(tiny_run, tmp_path / "b", ExportOptions(
         quantize="dynamic", chunk_hops=4, max_int8_drop=100.0, **FAST), **QUIET)
@@ -196,8 +232,6 @@ def test_export_bad_target_and_missing_run(tmp_path):
     assert main(["export", str(tmp_path / "nope"), "--out", str(tmp_path / "b")]) == 2
     bad = tmp_path / "t.toml"
     bad.write_text('quantize = "int4"\n')
-    from kws.errors import KwsInputError
-
     with pytest.raises(KwsInputError, match="quantize='int4'"):
         load_target(str(bad))
     shutil.rmtree(tmp_path / "b", ignore_errors=True)

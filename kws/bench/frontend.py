@@ -19,7 +19,7 @@ from kws.bench.common import cpu_time, speech_audio, write_report
 from kws.config import FeatureConfig
 
 
-def _front_only_onnx(cfg: FeatureConfig, chunk: int, path: Path) -> None:
+def front_only_onnx(cfg: FeatureConfig, chunk: int, path: Path) -> None:
     import onnx
     import onnxscript.optimizer
 
@@ -71,7 +71,7 @@ def run(out: Path, seconds: float = 30.0, chunk: int = 10) -> dict:
     results["librosa.feature.mfcc, batch"] = cpu_time(lib)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "front.onnx"
-        _front_only_onnx(cfg, chunk, path)
+        front_only_onnx(cfg, chunk, path)
         so = ort.SessionOptions()
         so.intra_op_num_threads = 1
         so.inter_op_num_threads = 1

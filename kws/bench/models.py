@@ -43,14 +43,17 @@ def model_config(corpus: Path, family: str, hidden: int = 128, layers: int = 2,
 
 
 def speed_bundle(run: Path, out: Path, quantize: str, chunk_hops: int,
-                 input_kind: str = "pcm", recurrent: str = "fused") -> Path:
-    """Export `run` for timing: the export's checks on a few clips, INT8 never refused
-    (untrained weights have no accuracy to keep)."""
+                 input_kind: str = "pcm", recurrent: str = "fused",
+                 trained: bool = False) -> Path:
+    """Export `run` for timing, INT8 never refused (the benchmark reports what it costs).
+    Untrained weights have no accuracy to keep: the export's checks run on a few clips;
+    a trained run gets the export's own calibration for static INT8."""
     from kws.export.bundle import ExportOptions, export_bundle
 
+    fast = {} if trained else {"verify_clips": 4, "accuracy_clips": 16,
+                               "calibration_clips": 16}
     export_bundle(run, out, ExportOptions(quantize=quantize, chunk_hops=chunk_hops,
                                           input_kind=input_kind, recurrent=recurrent,
-                                          verify_clips=4, accuracy_clips=16,
-                                          calibration_clips=16, max_int8_drop=100.0),
+                                          max_int8_drop=100.0, **fast),
                   log=lambda *_: None)
     return out

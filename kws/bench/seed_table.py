@@ -79,7 +79,7 @@ def streaming_costs(bundles: dict, audio, rounds: int = 3) -> dict:
     """µs per 10 ms hop of each bundle's detector: interleaved rounds, best of each (this
     machine drifts 2x between minutes; timed one after another, a slow minute would decide
     the families' order)."""
-    from kws.bench.runtime import detector_rtf
+    from kws.bench.hop import detector_rtf
 
     cost: dict = {}
     for _ in range(rounds):

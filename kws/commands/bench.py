@@ -26,6 +26,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a reduced run (fewer families, lengths, steps) to check the suite")
     p.add_argument("--runs", help="seed-table: folder of trained runs named "
                    "DATASET_FAMILY_SIZING (see docs/benchmarks.md)")
+    p.add_argument("--run", action="append", help="runtime: a trained run directory whose "
+                   "export variants are timed and scored for accuracy (repeatable)")
+    p.add_argument("--bundle", action="append", help="runtime: a bundle to time as it is "
+                   "and break down, e.g. from kws enroll (repeatable)")
+    p.add_argument("--split", default="validation", choices=["train", "validation", "test"],
+                   help="runtime: the split of each --run's corpus that accuracy is "
+                   "measured on (default validation)")
+    p.add_argument("--data", help="runtime: score the --run variants on this corpus instead "
+                   "of each run's own")
 
 
 def run(args: argparse.Namespace) -> int:

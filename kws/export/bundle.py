@@ -39,7 +39,7 @@ from kws.export.quantize import (
     quantize_static_model,
 )
 from kws.export.step import RECURRENT_FORMS, layer_form, state_specs
-from kws.export.targets import Target
+from kws.export.targets import Target, check_operators
 from kws.runtime.bundle import (
     BUNDLE_FILE,
     BUNDLE_FORMAT,
@@ -69,6 +69,8 @@ class ExportOptions:
     recurrent: str = "fused"        # fused | unrolled (kws.export.recurrent)
     threads: int = 1
     ort_format: bool = False
+    target: str = "default"         # the device profile's name (kws.export.targets)
+    operators: tuple[str, ...] = ()  # what the target runs; empty: every operator
     max_int8_drop: float = 0.5      # accuracy points
     verify_clips: int = 64          # utterances for the float and chunking checks
     accuracy_clips: int = 0         # validation clips for float vs INT8 accuracy; 0 = all
@@ -82,7 +84,8 @@ class ExportOptions:
         base = cls(quantize=target.quantize, chunk_hops=target.chunk_hops,
                    input_kind=target.input, recurrent=target.recurrent,
                    threads=target.threads,
-                   ort_format=target.ort_format)
+                   ort_format=target.ort_format, target=target.name,
+                   operators=target.operators)
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -227,6 +230,9 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions,
                      q_dir / "model.int8.onnx"):
             if path.is_file():
                 _compact(path)
+        final = q_dir / "model.int8.onnx" if opts.quantize != "none" else \
+            float_dir / "model.onnx"
+        check_operators(final, opts.target, opts.operators, opts.ort_format)
         write_meta(float_dir, "model.onnx", model, cfg, opts, "none", thresholds, {})
         write_meta(one_dir, "model.onnx", model, cfg, replace(opts, chunk_hops=model.stride),
                    "none", thresholds, {})
@@ -282,7 +288,7 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions,
                               "loss": cfg.train.loss, "config": to_dict(cfg),
                               # the shipped base encoder the run started from (None: none)
                               "encoder": blob.get("encoder")},
-                 "export_options": asdict(opts)}
+                 "export_options": {**asdict(opts), "operators": list(opts.operators)}}
         with atomic_directory(out) as staging:
             shutil.copy2(final_dir / model_file, staging / model_file)
             if opts.ort_format:
