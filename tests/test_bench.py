@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from kws.bench.gradients import Reader, hidden_gradient_norms
@@ -112,3 +113,24 @@ def test_bench_gradients_study_runs_every_cell_over_seeds(tmp_path):
     assert set(report["clipping"]) == {"rnn", "rnn, no clipping"}
     assert (tmp_path / "gradients.png").stat().st_size > 10_000
     assert "longest T learned by every seed" in (tmp_path / "gradients.md").read_text()
+
+
+@pytest.mark.parametrize("kind", [pytest.param("tiny_bundle", marks=pytest.mark.slow),
+                                  "enrolled_bundle"])
+def test_bench_hop_breakdown_parts_add_up(kind, request):
+    """Where a hop goes: the session is the front end plus the model, the detector the
+    session plus the search (enrolled bundles only) plus Python, every part measured and
+    positive, and the floor from the bundle's own multiply-accumulates."""
+    from kws.bench.common import speech_audio
+    from kws.bench.hop import breakdown_line, hop_breakdown
+
+    bundle = request.getfixturevalue(kind)
+    audio, _ = speech_audio(3.0)
+    c = hop_breakdown(bundle, audio, rounds=1)
+    assert c["session"] > 0 and c["front_end"] > 0 and c["detector"] > 0
+    assert c["model"] == pytest.approx(c["session"] - c["front_end"])
+    assert c["python"] == pytest.approx(c["detector"] - c["session"] - c["search"])
+    assert (c["search"] > 0) == (kind == "enrolled_bundle")
+    assert c["rtf"] == pytest.approx(c["detector"] * 1e-4)
+    assert c["floor"] > 0 and c["macs_per_hop"] > 0
+    assert ("search" in breakdown_line("b", c)) == (kind == "enrolled_bundle")

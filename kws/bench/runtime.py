@@ -15,7 +15,8 @@ of each model: (a) the PyTorch model stepped frame by frame in eager mode; (b) a
 window (MFCC of the last second and the model over it, every hop: how Mycroft Precise
 listens); (c) the compute floor (one single-core matrix-vector product of a frame's
 multiply-accumulates). Where a hop goes (kws.bench.hop) for every model's INT8 bundle in
-10-hop chunks and every given bundle; peak memory of a `kws stream` process.
+10-hop chunks and every given bundle; peak memory of a `kws stream` process; and at which
+layer width integer matrix products start to pay (kws.bench.int8_products).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import torch
 
 from kws.bench.common import cpu_time, speech_audio, write_report
 from kws.bench.hop import breakdown_line, detector_rtf, hop_breakdown
+from kws.bench.int8_products import WIDTHS, crossover, crossover_note
 from kws.bench.models import bench_corpus, model_config, speed_bundle, untrained_run
 from kws.errors import KwsInputError
 
@@ -185,7 +187,7 @@ def measure_model(name: str, run_dir: Path, tmp: Path, audio: np.ndarray, wav: P
 def run(out: Path, seconds: float = 30.0, families: tuple[str, ...] = FAMILIES,
         variants: tuple[Variant, ...] = VARIANTS, runs: tuple[str, ...] = (),
         bundles: tuple[str, ...] = (), split: str | None = "validation",
-        data: str | None = None, log=print) -> dict:
+        data: str | None = None, widths: tuple[int, ...] = WIDTHS, log=print) -> dict:
     from kws.audio import save_audio
 
     torch.set_num_threads(1)
@@ -221,7 +223,9 @@ def run(out: Path, seconds: float = 30.0, families: tuple[str, ...] = FAMILIES,
             timed[name] = {"breakdown": bd, "rtf": min(bd["rtf"], detector_rtf(
                 Path(b), audio, 16000)), "search": load_bundle(b).search is not None}
             log("bench runtime: " + breakdown_line(name, bd))
+    products = crossover(widths)
     notes, met = _targets(results, timed)
+    notes.append(crossover_note(products))
     notes.insert(0, f"{seconds:.0f} s of {source}, fed in 100 ms pieces; one thread; best of "
                  "3 (process CPU time); untrained models are 2 x 128 with the default front "
                  "end (25 ms / 10 ms, 20 cepstra): speed does not depend on the weights; "
@@ -235,7 +239,8 @@ def run(out: Path, seconds: float = 30.0, families: tuple[str, ...] = FAMILIES,
     notes += [breakdown_line(n, e["breakdown"]) + " (µs, best of interleaved rounds)"
               for n, e in [*results.items(), *timed.items()] if "breakdown" in e]
     report = {"seconds_of_audio": seconds, "source": source, "split": split,
-              "results": results, "bundles": timed, "targets": TARGETS, "targets_met": met}
+              "results": results, "bundles": timed, "int8_products": products,
+              "targets": TARGETS, "targets_met": met}
     write_report(out, "runtime", report, _table(results, timed), notes)
     return report
 
@@ -327,5 +332,6 @@ def main(args, out: Path) -> dict:
              "split": args.split, "data": args.data}
     if args.quick:
         return run(out, seconds=min(args.seconds, 5.0), families=("gru",),
-                   variants=(BASELINE, Variant("int8", "dynamic", "fused", 10)), **extra)
+                   variants=(BASELINE, Variant("int8", "dynamic", "fused", 10)),
+                   widths=(128,), **extra)
     return run(out, seconds=args.seconds, **extra)
