@@ -26,6 +26,16 @@ read trained runs from RUNS_DIR, named `arabic_FAMILY_SIZING` and `sc_FAMILY_SIZ
 (`recipes/*/conf/FAMILY.yaml`, `--set model.hidden=128` for the equal-hidden LSTM and RNN);
 `sc_*` runs are scored with `kws eval RUN --split test`, which writes
 RUN/eval/clips_test.json.
+
+The runtime table's trained rows (timed and scored on their test split: the accuracy each
+export variant costs) come from `scripts/bench.sh --run RUN ... --bundle BUNDLE`: the
+quickstart's GRU (`scripts/quickstart.sh --out Q`: `Q/gru`), three seeds of the
+Speech Commands keyword head on the base encoder
+(`kws train --config recipes/speech_commands/conf/base.yaml --data
+../shared/data/speech_commands_mini --set data.task=sc12 --set train.seed=S
+--set "data.noise=[../shared/data/noise]"
+--set "data.continuous=[../shared/data/continuous_speech]" --out RUNS/sc_base_sS`, S = 0, 1,
+2), and an enrolled phrase (`kws enroll jarvis --data ../shared/data --out B`).
 """
 
 

@@ -189,7 +189,7 @@ def test_export_refuses_a_graph_its_target_cannot_run(tiny_run, tmp_path, capsys
     assert "GRU" not in phone.operators and "MatMul" in phone.operators
     out = tmp_path / "b"
     code = main(["export", str(tiny_run), "--out", str(out), "--target", "phone",
-                 "--recurrent", "fused", "--max-int8-drop", "100"])
+                 "--recurrent", "fused", "--quantize", "none"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err
     assert "--target phone: the graph uses GRU" in err[0] and "--recurrent unrolled" in err[0]
@@ -202,10 +202,10 @@ def test_export_refuses_a_graph_its_target_cannot_run(tiny_run, tmp_path, capsys
     assert "Range" in onnx_ops - device_ops  # the front end's recipe, folded on the device
     lean = tmp_path / "lean.toml"
     ops = ", ".join(f'"{o}"' for o in sorted(device_ops - {"Log"}))
-    lean.write_text('quantize = "static"\nrecurrent = "unrolled"\nort_format = true\n'
+    lean.write_text('quantize = "none"\nrecurrent = "unrolled"\nort_format = true\n'
                     f"operators = [{ops}]\n")
     code = main(["export", str(tiny_run), "--out", str(out.with_name("c")), "--target",
-                 str(lean), "--max-int8-drop", "100"])
+                 str(lean)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and "the graph uses Log," in err[0] and "unrolled" not in err[0]
     lean.write_text('operators = "all"\n')
