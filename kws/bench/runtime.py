@@ -214,11 +214,11 @@ def run(out: Path, seconds: float = 30.0, families: tuple[str, ...] = FAMILIES,
             results[name] = measure_model(name, run_dir, tmp, audio, wav, variants, False,
                                           split, data, log)
         for r in runs:
-            name = Path(r).resolve().name
+            name = _unique(Path(r), results)
             results[name] = measure_model(name, Path(r), tmp, audio, wav, variants, True,
                                           split, data, log)
         for b in bundles:
-            name = Path(b).resolve().name
+            name = _unique(Path(b), {**results, **timed})
             bd = hop_breakdown(Path(b), audio)
             timed[name] = {"breakdown": bd, "rtf": min(bd["rtf"], detector_rtf(
                 Path(b), audio, 16000)), "search": load_bundle(b).search is not None}
@@ -243,6 +243,13 @@ def run(out: Path, seconds: float = 30.0, families: tuple[str, ...] = FAMILIES,
               "targets": TARGETS, "targets_met": met}
     write_report(out, "runtime", report, _table(results, timed), notes)
     return report
+
+
+def _unique(path: Path, taken: dict) -> str:
+    """A row name for a run or bundle: its folder's name, with its parent's where that is
+    taken (a run named `gru` beside the untrained `gru`)."""
+    path = path.resolve()
+    return path.name if path.name not in taken else f"{path.parent.name}/{path.name}"
 
 
 def _table(results: dict, timed: dict) -> list[list[str]]:

@@ -77,28 +77,39 @@ class Decider:
         self.reset()
 
     def reset(self) -> None:
-        self.history = np.zeros((0, len(self.keyword_idx)), dtype=np.float32)
+        # the last smooth - 1 frames' keyword posteriors, zeros before the stream's start
+        self.history = np.zeros((self.smooth - 1, len(self.keyword_idx)), dtype=np.float32)
         self.history_peak = 0.0  # >= every value in `history`
+        self.seen = 0            # frames so far: the average's divisor until the window fills
         self.blocked_until = -1
         self.armed = True
 
     def smoothed(self, posteriors: np.ndarray) -> np.ndarray:
-        """Moving average of the keyword posteriors, continuing the previous call's window."""
-        kw = posteriors[:, self.keyword_cols].astype(np.float32)
-        full = np.concatenate([self.history, kw])
-        csum = np.concatenate([np.zeros((1, kw.shape[1]), np.float64),
-                               np.cumsum(full, axis=0, dtype=np.float64)])
-        n = len(full)
-        ends = np.arange(len(self.history) + 1, n + 1)
-        starts = np.maximum(0, ends - self.smooth)
-        out = (csum[ends] - csum[starts]) / (ends - starts)[:, None]
+        """Moving average of the keyword posteriors, continuing the previous call's window.
+
+        Each frame's window is summed term by term in time order over the zero-padded
+        history (a window of a few frames: a few vector additions), so a frame's average is
+        the same float whichever call it arrived in; the divisor is the number of frames the
+        stream has had, up to the window."""
+        kw = posteriors[:, self.keyword_cols].astype(np.float32, copy=False)
+        n = len(kw)
+        full = np.concatenate([self.history, kw]) if self.smooth > 1 else kw
+        out = full[:n].copy()
+        for j in range(1, self.smooth):
+            out += full[j:j + n]
+        if self.seen + 1 < self.smooth:  # the window is still filling
+            out /= np.minimum(np.arange(self.seen + 1, self.seen + n + 1, dtype=np.float32),
+                              np.float32(self.smooth))[:, None]
+        else:
+            out /= np.float32(self.smooth)
+        self.seen += n
         self._keep(full)
-        return out.astype(np.float32)
+        return out
 
     def _keep(self, full: np.ndarray, peak: float | None = None) -> None:
         """Keep the last smooth - 1 rows of `full` (the next call's window) and a bound on
         their largest value (`peak`, when the caller knows one: it saves a pass)."""
-        self.history = full[max(0, len(full) - self.smooth + 1):]
+        self.history = full[len(full) - self.smooth + 1:]
         self.history_peak = float(self.history.max()) if peak is None and len(self.history) \
             else (peak or 0.0)
 
@@ -115,6 +126,7 @@ class Decider:
                 self._keep(kw if len(kw) >= self.smooth - 1 else
                            np.concatenate([self.history, kw]),
                            max(peak, self.history_peak))
+            self.seen += len(kw)
             self.armed = True
             return []
         fired, self.blocked_until, self.armed = fire(
@@ -135,6 +147,8 @@ def fire(smoothed: np.ndarray, thresholds: np.ndarray, refractory: int, first_fr
     that stays high past the refractory time does not fire twice) and the refractory time
     has passed."""
     above = smoothed >= thresholds
+    if not above.any():  # the common case: nothing fires, and the stream is re-armed
+        return [], blocked_until, armed or len(smoothed) > 0
     any_above = above.any(axis=1)
     events = []
     prev = -1
