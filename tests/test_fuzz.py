@@ -238,3 +238,19 @@ def test_fuzz_bundle_output_names_must_be_the_models(tiny_bundle, tmp_path, wher
     (bundle / "bundle.json").write_text(json.dumps(meta))
     with pytest.raises(KwsInputError, match="names outputs"):
         Detector(load_bundle(bundle), threads=1)
+
+
+def test_fuzz_bundle_labels_must_be_the_models_outputs(tiny_bundle, tmp_path):
+    """A label more than the model has posteriors for (each stream binds an output buffer
+    of the labels' width) is a one-line error when the Detector is made, not an onnxruntime
+    shape error at the first chunk."""
+    bundle = tmp_path / "b"
+    shutil.copytree(tiny_bundle, bundle)
+    meta = json.loads((bundle / "bundle.json").read_text())
+    n = len(meta["labels"])
+    meta["labels"].append("extra")
+    meta["keywords"].append("extra")
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(KwsInputError, match=f"emits {n} posteriors per frame, bundle.json "
+                                            f"labels lists {n + 1}"):
+        Detector(load_bundle(bundle), threads=1)

@@ -58,11 +58,16 @@ def _chunks(det, audio: np.ndarray) -> tuple[list[np.ndarray], dict[str, np.ndar
 
 
 def session_us_per_hop(det, chunks: list[np.ndarray], states: dict) -> float:
-    """CPU µs per hop of the session alone over `chunks`, states carried."""
+    """CPU µs per hop of the session alone over `chunks`, states carried, called as a
+    stream calls it (kws.runtime.detector.BoundCall)."""
+    from kws.runtime.detector import BoundCall
+
+    call = BoundCall(det)
+
     def go() -> None:
         s = states
         for c in chunks:
-            _, s = det.run(c, s)
+            _, s = call.run(c[0], s)
 
     return cpu_time(go, repeat=3, min_seconds=0.2) * 1e6 / (len(chunks) *
                                                            det.bundle.chunk_hops)
