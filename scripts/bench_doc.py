@@ -35,7 +35,8 @@ Speech Commands keyword head on the base encoder
 ../shared/data/speech_commands_mini --set data.task=sc12 --set train.seed=S
 --set "data.noise=[../shared/data/noise]"
 --set "data.continuous=[../shared/data/continuous_speech]" --out RUNS/sc_base_sS`, S = 0, 1,
-2), and an enrolled phrase (`kws enroll jarvis --data ../shared/data --out B`).
+2), and an enrolled phrase (`kws enroll jarvis --data ../shared/data --out B`); the table
+names each by its folder.
 """
 
 
