@@ -86,6 +86,68 @@ def test_runtime_batched_streams_equal_separate_streams(tiny_bundle, tiny_stream
     assert sum(map(len, alone)) > 0
 
 
+def test_runtime_saved_state_stays_and_restores(tiny_bundle, tiny_stream):
+    """A stream's state is a snapshot: what `states` handed out does not move as the
+    stream goes on (the session writes into buffers of its own), and assigning it back
+    (or a state reset between calls, as after a detection) reaches the next session call:
+    the same audio then gives the same posteriors, single or batched."""
+    det = Detector(tiny_bundle)
+    b = det.bundle
+    audio = load_audio(tiny_stream[0])
+    first = b.carry_samples + 7 * b.chunk_samples  # leaves nothing pending
+    x1, x2 = audio[:first], audio[first:first + 9 * b.chunk_samples]
+    s = det.stream()
+    s.process(x1)
+    saved = s.states
+    frozen = {k: v.copy() for k, v in saved.items()}
+    want = s.process(x2)
+    assert all(np.array_equal(saved[k], frozen[k]) for k in saved)
+    s.states = saved
+    np.testing.assert_array_equal(s.process(x2), want)
+    s.states = saved
+    s2 = det.stream()
+    s2.process(x1)
+    det.feed_many([s, s2], [x2, x2])  # a batched round, then single calls again
+    s.states = saved
+    np.testing.assert_array_equal(s.process(x2), want)
+    zero = {k: (np.zeros_like(v) if k != "fe_carry" else v) for k, v in saved.items()}
+    s.states = zero
+    fresh = s.process(x2)
+    assert not np.array_equal(fresh, want)
+    s.states = zero
+    np.testing.assert_array_equal(s.process(x2), fresh)
+
+
+def test_runtime_reset_after_detection_reaches_the_next_call(tiny_bundle, tiny_stream):
+    """`reset_after_detection`: the chunk after a detection starts from a zero recurrent
+    state, exactly as a stream whose state was zeroed by hand at that point."""
+    from dataclasses import replace
+
+    plain = Detector(tiny_bundle)
+    resetting = Detector(tiny_bundle, decision=replace(plain.decision,
+                                                       reset_after_detection=True))
+    b = plain.bundle
+    audio = load_audio(tiny_stream[0])
+    s, ref = resetting.stream(), plain.stream()
+    s.recorded = []
+    s.feed(audio[:b.carry_samples])
+    ref.process(audio[:b.carry_samples])
+    at = b.carry_samples
+    while at + 2 * b.chunk_samples <= len(audio):
+        piece = audio[at:at + b.chunk_samples]
+        at += b.chunk_samples
+        ref.process(piece)
+        if s.feed(piece):
+            break
+    else:
+        pytest.fail("no detection in the stream")
+    ref.states = {k: (v if k == "fe_carry" else np.zeros_like(v))
+                  for k, v in ref.states.items()}
+    piece = audio[at:at + b.chunk_samples]
+    s.feed(piece)
+    np.testing.assert_array_equal(s.recorded[-1], ref.process(piece))
+
+
 def test_runtime_reset_starts_over(tiny_bundle, tiny_stream):
     det = Detector(tiny_bundle)
     audio = load_audio(tiny_stream[0])[:16000 * 10]

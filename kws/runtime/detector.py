@@ -134,7 +134,6 @@ class Detector:
     def labels(self) -> list[str]:
         return self.bundle.labels
 
-
     def stream(self) -> Stream:
         return Stream(self)
 
@@ -166,8 +165,8 @@ class Detector:
         if not ready:
             return False
         chunk = np.stack([streams[i]._take_chunk() for i in ready])
-        states = {name: np.concatenate([streams[i].states[name] for i in ready])
-                  for name in streams[ready[0]].states}
+        states = {name: np.concatenate([streams[i]._states[name] for i in ready])
+                  for name in streams[ready[0]]._states}
         post, new = self.run(chunk, states, observe)
         for j, i in enumerate(ready):
             streams[i].states = {k: v[j:j + 1] for k, v in new.items()}
@@ -212,8 +211,9 @@ class BoundCall:
     """One stream's session call with every input and output bound to buffers of its own
     (onnxruntime's IOBinding): a call then converts and allocates nothing, half a
     microsecond per 10 ms hop less than `Detector.run` with its dictionaries. The states
-    it returns are its input buffers, refilled in place from the outputs after each call;
-    states handed in from elsewhere (a batched round, a reset) are copied in first."""
+    it returns are its input buffers (in a dict of the caller's), refilled in place from the
+    outputs after each call; an entry the caller replaced (a batched round, a reset) is
+    copied in first. `Stream.states` hands out copies, so a saved state stays as it was."""
 
     def __init__(self, detector: Detector) -> None:
         b = detector.bundle
@@ -244,7 +244,7 @@ class BoundCall:
         self._run()
         for into, out in self.pairs:
             np.copyto(into, out)
-        return self.post.copy(), self.state_in
+        return self.post.copy(), dict(self.state_in)  # the caller may replace entries
 
 
 class Stream:
@@ -272,6 +272,16 @@ class Stream:
         if self.search is not None:
             self.search.reset()
 
+    @property
+    def states(self) -> dict[str, np.ndarray]:
+        """The stream's state, one array per bundle state (copies: a snapshot to save,
+        restore or batch; assigning a dict restores one)."""
+        return {k: v.copy() for k, v in self._states.items()}
+
+    @states.setter
+    def states(self, value: dict[str, np.ndarray]) -> None:
+        self._states = dict(value)
+
     def _scores(self, posteriors: np.ndarray) -> np.ndarray:
         """The model's posteriors -> a score per label (the phrase scores of a search
         bundle; the posteriors themselves otherwise)."""
@@ -296,7 +306,7 @@ class Stream:
         self.received += len(x)
         self.pending = np.concatenate([self.pending, x]) if len(self.pending) else x
         if not self.primed and len(self.pending) >= b.carry_samples:
-            self.states["fe_carry"] = self.pending[None, :b.carry_samples].copy()
+            self._states["fe_carry"] = self.pending[None, :b.carry_samples].copy()
             self.pending = self.pending[b.carry_samples:]
             self.primed = True
 
@@ -331,7 +341,7 @@ class Stream:
         if events and self.detector.decision.reset_after_detection:
             for s in self.detector.bundle.states:
                 if s.kind == "recurrent":
-                    self.states[s.name] = np.zeros_like(self.states[s.name])
+                    self._states[s.name] = np.zeros_like(self._states[s.name])
             if self.search is not None:
                 self.search.reset()
         return events
@@ -340,7 +350,7 @@ class Stream:
     def _run_pending(self) -> list[np.ndarray]:
         frames = []
         while self._has_chunk():
-            post, self.states = self.call.run(self._take_chunk(), self.states)
+            post, self._states = self.call.run(self._take_chunk(), self._states)
             frames.append(self._scores(post[0]))
         return frames
 
