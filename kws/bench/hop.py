@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from kws.bench.common import cpu_time
+from kws.errors import KwsInputError
 
 PIECE_S = 0.1
 
@@ -49,7 +50,8 @@ def _chunks(det, audio: np.ndarray) -> tuple[list[np.ndarray], dict[str, np.ndar
     b = det.bundle
     states = det.initial_states(1)
     if b.input_kind == "features":
-        raise ValueError("a features-input bundle has no front end to stream audio through")
+        raise KwsInputError(f"{b.root}: a features-input bundle has no front end to stream "
+                            "audio through (export it with --input pcm or pcm16 to time it)")
     states["fe_carry"] = audio[None, :b.carry_samples].astype(np.float32)
     body = audio[b.carry_samples:]
     n = len(body) // b.chunk_samples
