@@ -214,28 +214,13 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions,
     checks: dict = {}
     with tempfile.TemporaryDirectory(prefix="kws-export-") as tmp_name:
         tmp = Path(tmp_name)
-        float_dir, one_dir = tmp / "float", tmp / "one_hop"
-        for d in (float_dir, one_dir):
-            d.mkdir()
-        export_step(model, opts.chunk_hops, opts.input_kind, float_dir / "model.onnx",
-                    opts.recurrent)
-        export_step(model, model.stride, opts.input_kind, one_dir / "model.onnx",
-                    opts.recurrent)
-        q_dir = tmp / "int8"
-        if opts.quantize != "none":
-            q_dir.mkdir()
-            _quantize(float_dir / "model.onnx", q_dir / "model.int8.onnx", opts, task,
-                      float_dir, model, cfg, thresholds)
-        for path in (float_dir / "model.onnx", one_dir / "model.onnx",
-                     q_dir / "model.int8.onnx"):
-            if path.is_file():
-                _compact(path)
+        quantize = None if opts.quantize == "none" else \
+            lambda src, dst: _quantize(src, dst, opts, task, src.parent, model, cfg, thresholds)
+        graphs = step_graphs(model, cfg, opts, tmp, thresholds, quantize)
+        float_dir, one_dir, q_dir = graphs["float"], graphs["one_hop"], graphs["int8"]
         final = q_dir / "model.int8.onnx" if opts.quantize != "none" else \
             float_dir / "model.onnx"
         check_operators(final, opts.target, opts.operators, opts.ort_format)
-        write_meta(float_dir, "model.onnx", model, cfg, opts, "none", thresholds, {})
-        write_meta(one_dir, "model.onnx", model, cfg, replace(opts, chunk_hops=model.stride),
-                   "none", thresholds, {})
         det = Detector(float_dir, threads=1)
         one = Detector(one_dir, threads=1)
 
@@ -256,9 +241,6 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions,
         checks["float_size_bytes"] = float_size
         final_dir, model_file = float_dir, "model.onnx"
         if opts.quantize != "none":
-            left = float_weight_matrices(onnx.load(str(q_dir / "model.int8.onnx")))
-            if left:
-                raise ExportCheckFailed(f"INT8 graph still has float weight matrices: {left}")
             write_meta(q_dir, "model.int8.onnx", model, cfg, opts, opts.quantize, thresholds,
                        {})
             q_det = Detector(q_dir, threads=1)
@@ -298,6 +280,35 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions,
             load_bundle(staging)  # what a device will do first
     log(f"bundle written: {out} ({model_file}, {meta['model']['size_bytes'] / 1024:.0f} KB)")
     return meta
+
+
+def step_graphs(model, cfg, opts: ExportOptions, tmp: Path, thresholds: dict,
+                quantize: Callable[[Path, Path], None] | None) -> dict[str, Path]:
+    """The step graph, as `kws export` and `kws enroll` both build it, in folders of `tmp`:
+    `float` (a chunk of `opts.chunk_hops`), `one_hop` (one step: the chunking check's
+    reference) and, with `quantize(src, dst)`, `int8` (checked to hold no float weight
+    matrix); names compacted, the float ones with their bundle.json, ready for a Detector."""
+    dirs = {k: tmp / k for k in ("float", "one_hop", "int8")}
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    export_step(model, opts.chunk_hops, opts.input_kind, dirs["float"] / "model.onnx",
+                opts.recurrent)
+    export_step(model, model.stride, opts.input_kind, dirs["one_hop"] / "model.onnx",
+                opts.recurrent)
+    q = dirs["int8"] / "model.int8.onnx"
+    if quantize is not None:
+        quantize(dirs["float"] / "model.onnx", q)
+    for path in (dirs["float"] / "model.onnx", dirs["one_hop"] / "model.onnx", q):
+        if path.is_file():
+            _compact(path)
+    if q.is_file():
+        left = float_weight_matrices(onnx.load(str(q)))
+        if left:
+            raise ExportCheckFailed(f"INT8 graph still has float weight matrices: {left}")
+    write_meta(dirs["float"], "model.onnx", model, cfg, opts, "none", thresholds, {})
+    write_meta(dirs["one_hop"], "model.onnx", model, cfg,
+               replace(opts, chunk_hops=model.stride), "none", thresholds, {})
+    return dirs
 
 
 def check_step_graph(model, opts: ExportOptions, sample: np.ndarray, det: Detector,

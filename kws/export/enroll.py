@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import onnx
 
 from kws.atomic import atomic_directory
 from kws.config import to_dict
@@ -35,12 +34,11 @@ from kws.errors import KwsInputError
 from kws.export.bundle import (
     ExportCheckFailed,
     ExportOptions,
-    _compact,
     check_step_graph,
+    step_graphs,
     write_meta,
 )
-from kws.export.onnx_export import export_step
-from kws.export.quantize import float_weight_matrices, quantize_dynamic_model
+from kws.export.quantize import quantize_dynamic_model
 from kws.runtime.bundle import SearchSpec, load_bundle
 from kws.runtime.detector import Detector
 
@@ -147,32 +145,16 @@ def _graphs(model, cfg, opts: ExportOptions, tmp: Path, sample: np.ndarray,
             log: Callable[[str], None]) -> tuple[Path, dict]:
     """Export the encoder's step graph (float and, when asked, INT8) into `tmp`, checked;
     returns the graph to ship and the checks' numbers."""
-    dirs = {k: tmp / k for k in ("float", "one_hop", "int8")}
-    for d in dirs.values():
-        d.mkdir(parents=True)
-    export_step(model, opts.chunk_hops, opts.input_kind, dirs["float"] / "model.onnx",
-                opts.recurrent)
-    export_step(model, model.stride, opts.input_kind, dirs["one_hop"] / "model.onnx",
-                opts.recurrent)
-    q = dirs["int8"] / "model.int8.onnx"
-    if opts.quantize == "dynamic":  # from the graph as exported, as kws export does
-        quantize_dynamic_model(dirs["float"] / "model.onnx", q)
-        _compact(q)
-    elif opts.quantize != "none":
+    if opts.quantize not in ("none", "dynamic"):
         raise KwsInputError(f"--quantize {opts.quantize}: enroll quantizes dynamic or none")
-    for d in ("float", "one_hop"):
-        _compact(dirs[d] / "model.onnx")
-    write_meta(dirs["float"], "model.onnx", model, cfg, opts, "none", {}, {})
-    write_meta(dirs["one_hop"], "model.onnx", model, cfg,
-               replace(opts, chunk_hops=model.stride), "none", {}, {})
+    dirs = step_graphs(model, cfg, opts, tmp, {},  # dynamic: from the graph as exported
+                       quantize_dynamic_model if opts.quantize == "dynamic" else None)
+    q = dirs["int8"] / "model.int8.onnx"
     det = Detector(dirs["float"], threads=1)
     checks = check_step_graph(model, opts, sample, det, Detector(dirs["one_hop"], threads=1),
                               log, tolerance=ENCODER_FLOAT_TOLERANCE)
     if opts.quantize == "none":
         return dirs["float"] / "model.onnx", checks
-    left = float_weight_matrices(onnx.load(str(q)))
-    if left:
-        raise ExportCheckFailed(f"INT8 graph still has float weight matrices: {left}")
     write_meta(dirs["int8"], q.name, model, cfg, opts, "dynamic", {}, {})
     pcm = sample.astype(np.float32) / 32768.0
     float_post = det.posteriors(pcm)
