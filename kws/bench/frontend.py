@@ -40,9 +40,9 @@ def front_only_onnx(cfg: FeatureConfig, chunk: int, path: Path) -> None:
 
 def run(out: Path, seconds: float = 30.0, chunk: int = 10) -> dict:
     import librosa
-    import onnxruntime as ort
     import torchaudio
 
+    from kws.bench.hop import frontend_us_per_hop
     from kws.features.mfcc import Mfcc
 
     torch.set_num_threads(1)
@@ -72,22 +72,13 @@ def run(out: Path, seconds: float = 30.0, chunk: int = 10) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "front.onnx"
         front_only_onnx(cfg, chunk, path)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        so.inter_op_num_threads = 1
-        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
         keep = cfg.win_length - cfg.hop_length
         size = chunk * cfg.hop_length
         chunks = [audio[keep + i:keep + i + size][None]
                   for i in range(0, len(audio) - keep - size + 1, size)]
-
-        def stream() -> None:
-            carry = audio[None, :keep]
-            for c in chunks:
-                _, carry = sess.run(None, {"audio": c, "carry": carry})
-
+        us_per_hop = frontend_us_per_hop(path, chunks, audio[None, :keep], chunk)
         results[f"ours, streaming, onnxruntime ({chunk}-hop chunks)"] = \
-            cpu_time(stream, repeat=3) * len(audio) / (keep + len(chunks) * size)
+            us_per_hop * 1e-6 * len(audio) / cfg.hop_length
     lib_t = results["librosa.feature.mfcc, batch"]
     rows = [["front end", "audio s per CPU s", "vs librosa"]]
     table = {}
